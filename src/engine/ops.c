@@ -432,7 +432,7 @@ static int plan_window(struct write_ctx *c, uint32_t waddr, uint32_t wlen, const
 				c->reprog[u] += program_cost_us(c->info, 1);
 		/* units outside the asked range may only be swept along when preserving */
 		if (!in_range && !preserve)
-			c->reprog[u] = UINT64_MAX / 4;
+			c->reprog[u] = (uint64_t)1 << 40; /* effectively never */
 		any_need |= c->need[u];
 	}
 

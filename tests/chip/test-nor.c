@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The chip layer against the simulator: the chip database and the simulator profiles are
+ * written independently from the datasheets, so a wrong entry on either side fails here.
+ */
+#include "harness.h"
+#include "simfix.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chipdb.h"
+#include "clock.h"
+#include "nor.h"
+#include "probe.h"
+#include "simchip.h"
+#include "spibus.h"
+#include "util.h"
+
+struct expect {
+	const char *profile;
+	uint32_t jedec_id;
+	uint32_t size;
+	enum chip_info_source source;
+	bool locked_at_power_up;
+};
+
+static const struct expect parts[] = {
+	{"W25Q128JV", 0xef4018, MIB(16), CHIP_SRC_DATABASE, false},
+	{"W25Q256JV", 0xef4019, MIB(32), CHIP_SRC_DATABASE, false},
+	{"MX25L12835F", 0xc22018, MIB(16), CHIP_SRC_DATABASE, false},
+	{"MX25L25645G", 0xc22019, MIB(32), CHIP_SRC_DATABASE, false},
+	{"GD25Q64C", 0xc84017, MIB(8), CHIP_SRC_DATABASE, false},
+	{"SST25VF016B", 0xbf2541, MIB(2), CHIP_SRC_DATABASE, true},
+	{"SST26VF064B", 0xbf2643, MIB(8), CHIP_SRC_DATABASE, true},
+	{"IS25WP256D", 0x9d7019, MIB(32), CHIP_SRC_DATABASE, false},
+	{"MT25QL256", 0x20ba19, MIB(32), CHIP_SRC_DATABASE, false},
+	{"W25Q512JV", 0xef4020, MIB(64), CHIP_SRC_DATABASE, false},
+	{"SFDP-ONLY", 0xa5a518, MIB(16), CHIP_SRC_SFDP, false},
+};
+
+static struct nor *probe_ok(struct simfix *f)
+{
+	struct probe_report rep;
+	struct nor_error e;
+	struct nor *nor = NULL;
+	int r = probe_chip(f->bus, NULL, &nor, &rep, &e);
+
+	if (r < 0)
+		fail_msg("probe: %d %s: %s", r, e.op, e.detail);
+	return nor;
+}
+
+static void unlock_if_needed(struct nor *nor)
+{
+	struct nor_protect p;
+
+	assert_int_equal(nor_protect_read(nor, &p), 0);
+	if (p.n_ranges)
+		assert_int_equal(nor_unlock(nor, NULL), 0);
+}
+
+static void every_profile_is_identified_exactly(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		struct simfix *f = simfix_open(parts[i].profile);
+		struct nor *nor = probe_ok(f);
+		const struct chip_info *info = nor_info(nor);
+
+		if (info->jedec_id != parts[i].jedec_id || info->size != parts[i].size ||
+		    info->source != parts[i].source)
+			fail_msg("%s: got %06x size %u source %d", parts[i].profile, info->jedec_id,
+				 info->size, info->source);
+		assert_true(info->n_erase > 0);
+		nor_free(nor);
+		simfix_close(f);
+	}
+}
+
+static void read_program_erase_exact_bytes_on_every_profile(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		struct simfix *f = simfix_open(parts[i].profile);
+		struct nor *nor = probe_ok(f);
+		const struct chip_info *info = nor_info(nor);
+		const uint32_t unit = info->erase[0].size;
+		/* straddle a page boundary near the top of the chip (4-byte region when > 16 MiB) */
+		const uint32_t base = info->size - 2 * unit, at = base + 250;
+		uint8_t data[300], back[300], img[300];
+
+		unlock_if_needed(nor);
+		th_pattern(data, sizeof(data), (uint32_t)i + 1);
+		assert_int_equal(nor_erase(nor, base, unit), 0);
+		assert_int_equal(nor_program(nor, at, data, sizeof(data)), 0);
+		assert_int_equal(nor_read(nor, at, back, sizeof(back)), 0);
+		th_assert_bytes(back, data, sizeof(data));
+		assert_int_equal(nor_idle(nor), 0);
+		simfix_image_read(f, at, img, sizeof(img));
+		th_assert_bytes(img, data, sizeof(data));
+
+		/* program only clears bits: a second program ANDs */
+		memset(back, 0x0F, sizeof(back));
+		assert_int_equal(nor_program(nor, at, back, 10), 0);
+		assert_int_equal(nor_read(nor, at, img, 10), 0);
+		for (int k = 0; k < 10; k++)
+			assert_int_equal(img[k], data[k] & 0x0F);
+
+		assert_int_equal(nor_erase(nor, base, unit), 0);
+		assert_int_equal(nor_read(nor, at, back, sizeof(back)), 0);
+		th_assert_filled(back, 0xFF, sizeof(back));
+		assert_int_equal(nor_idle(nor), 0);
+		nor_free(nor);
+		simfix_close(f);
+	}
+}
+
+static void large_parts_are_left_in_three_byte_mode(void **state)
+{
+	static const char *const large[] = {"W25Q256JV", "MX25L25645G", "IS25WP256D", "MT25QL256",
+					    "W25Q512JV"};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(large); i++) {
+		struct simfix *f = simfix_open(large[i]);
+		struct nor *nor = probe_ok(f);
+		const uint8_t raw3[4] = {0x03, 0x00, 0x01, 0x00}; /* READ 0x000100, 3-byte form */
+		uint8_t data[16], top[16], back[16];
+
+		unlock_if_needed(nor);
+		th_pattern(data, sizeof(data), 7);
+		assert_int_equal(nor_erase(nor, 0, nor_info(nor)->erase[0].size), 0);
+		assert_int_equal(nor_program(nor, 0x100, data, sizeof(data)), 0);
+		/* touch the upper half so a part without 4-byte opcodes has to use EN4B */
+		assert_int_equal(nor_read(nor, nor_info(nor)->size - 16, top, sizeof(top)), 0);
+		assert_int_equal(nor_idle(nor), 0);
+		assert_int_equal(spibus_cmd(f->bus, raw3, sizeof(raw3), back, sizeof(back)), 0);
+		if (memcmp(back, data, sizeof(data)) != 0)
+			fail_msg("%s: not in 3-byte mode after nor_idle", large[i]);
+		nor_free(nor);
+		simfix_close(f);
+	}
+}
+
+static void wel_is_clear_after_idle(void **state)
+{
+	struct simfix *f = simfix_open("W25Q128JV");
+	struct nor *nor = probe_ok(f);
+	const uint8_t wren = 0x06;
+	uint8_t sr1;
+
+	(void)state;
+	assert_int_equal(spibus_cmd(f->bus, &wren, 1, NULL, 0), 0);
+	assert_int_equal(nor_read_status(nor, &sr1, NULL, NULL), 0);
+	assert_int_equal(sr1 & NOR_SR_WEL, NOR_SR_WEL);
+	assert_int_equal(nor_idle(nor), 0);
+	assert_int_equal(nor_read_status(nor, &sr1, NULL, NULL), 0);
+	assert_int_equal(sr1 & NOR_SR_WEL, 0);
+	nor_free(nor);
+	simfix_close(f);
+}
+
+static void protected_range_is_refused_with_its_name(void **state)
+{
+	struct simfix *f = simfix_open("W25Q128JV");
+	struct nor *nor = probe_ok(f);
+	const uint8_t wren = 0x06, wrsr[2] = {0x01, 0x04}; /* BP0: upper 256 KiB */
+	const struct spibus_seg segs[2] = {{.tx = &wren, .len = 1, .cs_toggle = true},
+					   {.tx = wrsr, .len = 2}};
+	struct nor_protect p;
+	uint8_t byte = 0, sr1;
+
+	(void)state;
+	assert_int_equal(spibus_transfer(f->bus, segs, 2), 0);
+	fclock_sleep_ns(spibus_clock(f->bus), 20 * NSEC_PER_MSEC);
+	assert_int_equal(nor_protect_read(nor, &p), 0);
+	assert_int_equal(p.n_ranges, 1);
+	assert_int_equal(p.ranges[0].addr, 0xFC0000);
+	assert_int_equal(p.ranges[0].len, KIB(256));
+	assert_string_equal(p.description, "upper 256 KiB (0xFC0000-0xFFFFFF) by BP=1");
+
+	assert_int_equal(nor_program(nor, 0xFC0010, &byte, 1), -EROFS);
+	assert_string_equal(nor_last_error(nor)->op, "write-protect");
+	assert_int_equal(nor_last_error(nor)->addr, 0xFC0010);
+	assert_string_equal(nor_last_error(nor)->detail,
+			    "0xFC0000-0xFFFFFF is write-protected (upper 256 KiB "
+			    "(0xFC0000-0xFFFFFF) by BP=1); unlock it first");
+	assert_int_equal(nor_program(nor, 0xFBFFFF, &byte, 1), 0);
+
+	/* temporary unlock, then restore exactly */
+	{
+		struct nor_protect_saved saved;
+
+		assert_int_equal(nor_unlock(nor, &saved), 0);
+		assert_int_equal(nor_program(nor, 0xFC0010, &byte, 1), 0);
+		assert_int_equal(nor_protect_restore(nor, &saved), 0);
+		assert_int_equal(nor_read_status(nor, &sr1, NULL, NULL), 0);
+		assert_int_equal(sr1 & 0x7C, 0x04);
+	}
+	nor_free(nor);
+	simfix_close(f);
+}
+
+static void protection_ranges_follow_the_bp_tables(void **state)
+{
+	const struct chip_info *w = chipdb_lookup(0xef4018);
+	struct nor_protect p;
+	/* W25Q128JV table: SR1 = BP bits << 2, SR2 bit 6 = CMP, SR1 bit 5 = TB, bit 6 = SEC */
+	const struct {
+		uint8_t sr1, sr2;
+		uint32_t addr, len;
+	} cases[] = {
+		{0x00, 0x00, 0, 0},
+		{0x04, 0x00, 0xFC0000, KIB(256)},
+		{0x18, 0x00, 0x800000, MIB(8)},		 /* BP=6 upper half */
+		{0x1C, 0x00, 0, MIB(16)},		 /* BP=7 all */
+		{0x24, 0x00, 0, KIB(256)},		 /* TB=1 lower */
+		{0x44, 0x00, 0xFFF000, KIB(4)},		 /* SEC=1 BP=1 upper 4 KiB */
+		{0x64, 0x00, 0, KIB(4)},		 /* SEC TB lower 4 KiB */
+		{0x04, 0x40, 0, MIB(16) - KIB(256)},	 /* CMP: all but the upper 256 KiB */
+		{0x00, 0x40, 0, MIB(16)},		 /* CMP with BP=0: all */
+	};
+
+	(void)state;
+	assert_non_null(w);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const uint8_t sr[3] = {cases[i].sr1, cases[i].sr2, 0};
+
+		assert_int_equal(nor_protect_ranges(w, sr, 0, &p), 0);
+		if (!cases[i].len) {
+			assert_int_equal(p.n_ranges, 0);
+			continue;
+		}
+		if (p.n_ranges != 1 || p.ranges[0].addr != cases[i].addr ||
+		    p.ranges[0].len != cases[i].len)
+			fail_msg("case %zu: sr1 %02x sr2 %02x -> %u ranges, first %06x+%x", i,
+				 cases[i].sr1, cases[i].sr2, p.n_ranges, p.ranges[0].addr,
+				 p.ranges[0].len);
+	}
+}
+
+static void locked_at_power_up_parts_unlock(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		struct simfix *f;
+		struct nor *nor;
+		struct nor_protect p;
+		uint8_t b = 0x5A;
+
+		if (!parts[i].locked_at_power_up)
+			continue;
+		f = simfix_open(parts[i].profile);
+		nor = probe_ok(f);
+		assert_int_equal(nor_protect_read(nor, &p), 0);
+		assert_true(p.n_ranges > 0);
+		assert_int_equal(nor_program(nor, 0, &b, 1), -EROFS);
+		assert_int_equal(nor_unlock(nor, NULL), 0);
+		assert_int_equal(nor_program(nor, 0, &b, 1), 0);
+		assert_int_equal(nor_read(nor, 0, &b, 1), 0);
+		assert_int_equal(b, 0x5A);
+		nor_free(nor);
+		simfix_close(f);
+	}
+}
+
+static void no_chip_says_what_to_check(void **state)
+{
+	static const char *const specs[] = {"no-chip=high", "no-chip=low"};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(specs); i++) {
+		struct simfix *f = simfix_open("W25Q128JV");
+		struct nor *nor = NULL;
+		struct nor_error e;
+		char err[128];
+
+		assert_int_equal(simchip_fault_parse(f->sim, specs[i], err, sizeof(err)), 0);
+		assert_int_equal(probe_chip(f->bus, NULL, &nor, NULL, &e), -ENODEV);
+		assert_null(nor);
+		assert_non_null(strstr(e.detail, i == 0 ? "reads ff ff ff" : "reads 00 00 00"));
+		assert_non_null(strstr(e.detail, "MISO and MOSI not swapped"));
+		simfix_close(f);
+	}
+}
+
+static void stuck_wip_times_out_with_address(void **state)
+{
+	struct simfix *f = simfix_open("W25Q128JV");
+	struct nor *nor = probe_ok(f);
+	char err[128];
+
+	(void)state;
+	assert_int_equal(simchip_fault_parse(f->sim, "wip-stuck", err, sizeof(err)), 0);
+	assert_int_equal(nor_erase(nor, 0x1F000, KIB(4)), -ETIMEDOUT);
+	assert_string_equal(nor_last_error(nor)->op, "erase");
+	assert_int_equal(nor_last_error(nor)->addr, 0x1F000);
+	assert_true(nor_last_error(nor)->has_addr);
+	/* max 400 ms + 25 % + 2 ms, rounded down to the poll that noticed */
+	assert_non_null(strstr(nor_last_error(nor)->detail, "WIP still set after 50"));
+	nor_free(nor);
+	simfix_close(f);
+}
+
+static void transfer_error_is_eio_with_operation(void **state)
+{
+	struct simfix *f = simfix_open("W25Q128JV");
+	struct nor *nor = probe_ok(f);
+	uint8_t buf[16];
+	char err[128];
+
+	(void)state;
+	assert_int_equal(simchip_fault_parse(f->sim, "xfer-error=1", err, sizeof(err)), 0);
+	assert_int_equal(nor_read(nor, 0x1000, buf, sizeof(buf)), -EIO);
+	assert_string_equal(nor_last_error(nor)->op, "read");
+	assert_int_equal(nor_last_error(nor)->addr, 0x1000);
+	nor_free(nor);
+	simfix_close(f);
+}
+
+static void wp_with_srp_makes_unlock_fail_and_keeps_protection(void **state)
+{
+	struct simfix *f = simfix_open("W25Q128JV");
+	struct nor *nor = probe_ok(f);
+	const uint8_t wren = 0x06, wrsr[2] = {0x01, 0x84}; /* SRP0 + BP0 */
+	const struct spibus_seg segs[2] = {{.tx = &wren, .len = 1, .cs_toggle = true},
+					   {.tx = wrsr, .len = 2}};
+	uint8_t sr1;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(spibus_transfer(f->bus, segs, 2), 0);
+	fclock_sleep_ns(spibus_clock(f->bus), 20 * NSEC_PER_MSEC);
+	assert_int_equal(simchip_fault_parse(f->sim, "wp", err, sizeof(err)), 0);
+	assert_int_equal(nor_unlock(nor, NULL), -EROFS);
+	assert_non_null(strstr(nor_last_error(nor)->detail, "SRP=1"));
+	assert_int_equal(nor_read_status(nor, &sr1, NULL, NULL), 0);
+	assert_int_equal(sr1 & 0xFC, 0x84);
+	nor_free(nor);
+	simfix_close(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(every_profile_is_identified_exactly),
+		cmocka_unit_test(read_program_erase_exact_bytes_on_every_profile),
+		cmocka_unit_test(large_parts_are_left_in_three_byte_mode),
+		cmocka_unit_test(wel_is_clear_after_idle),
+		cmocka_unit_test(protected_range_is_refused_with_its_name),
+		cmocka_unit_test(protection_ranges_follow_the_bp_tables),
+		cmocka_unit_test(locked_at_power_up_parts_unlock),
+		cmocka_unit_test(no_chip_says_what_to_check),
+		cmocka_unit_test(stuck_wip_times_out_with_address),
+		cmocka_unit_test(transfer_error_is_eio_with_operation),
+		cmocka_unit_test(wp_with_srp_makes_unlock_fail_and_keeps_protection),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
