@@ -422,6 +422,17 @@ static void derive_erase_list(struct sfdp_info *si)
 		}
 	}
 
+	/* Two opcodes for one size: either works, keep the first so sizes stay unique. */
+	for (unsigned i = 0; i < CHIP_MAX_ERASE_TYPES; i++) {
+		for (unsigned j = 0; j < i && keep[i]; j++) {
+			if (keep[j] && si->bfpt_erase[j].size == si->bfpt_erase[i].size) {
+				note(si, "erase types %u and %u both erase %u KiB, using 0x%02x", j + 1,
+				     i + 1, si->bfpt_erase[i].size / 1024, si->bfpt_erase[j].opcode);
+				keep[i] = false;
+			}
+		}
+	}
+
 	ci->n_erase = 0;
 	for (unsigned i = 0; i < CHIP_MAX_ERASE_TYPES; i++) {
 		if (!keep[i])

@@ -522,6 +522,142 @@ static void broken_sector_map_dropped_never_erases_more(void **state)
 	free(si);
 }
 
+/*
+ * A synthetic SFDP image: header, a BFPT header (+ an optional second header) and a BFPT of
+ * n DWORDs at 0x30 describing a 16 MiB chip with 4/32/64 KiB erase types. Callers patch it.
+ */
+struct synth {
+	uint8_t b[0x200];
+	size_t len;
+};
+
+static uint8_t *bfpt_dw(struct synth *s, unsigned n) /* DWORD n, 1-based */
+{
+	return s->b + 0x30 + 4 * (n - 1);
+}
+
+static void synth_init(struct synth *s, unsigned dwords, unsigned nph)
+{
+	memset(s->b, 0xff, sizeof(s->b));
+	memcpy(s->b, "SFDP\x06\x01", 6);
+	s->b[6] = (uint8_t)(nph - 1);
+	s->b[7] = 0xff;
+	memcpy(s->b + 8, (const uint8_t[]){0x00, 0x06, 0x01, (uint8_t)dwords, 0x30, 0, 0, 0xff}, 8);
+	put_le32(bfpt_dw(s, 1), 0xfff920e5);		 /* 3-byte only, 4 KiB = 0x20 */
+	put_le32(bfpt_dw(s, 2), 128u * 1024 * 1024 - 1); /* 128 Mbit */
+	put_le32(bfpt_dw(s, 8), 0x520f200c);		 /* 4 KiB 0x20, 32 KiB 0x52 */
+	put_le32(bfpt_dw(s, 9), 0x0000d810);		 /* 64 KiB 0xd8, none */
+	if (dwords >= 11) {
+		put_le32(bfpt_dw(s, 10), 0x00a60236);
+		put_le32(bfpt_dw(s, 11), 0xc914ea82);
+	}
+	s->len = 0x30 + 4 * dwords;
+}
+
+static int synth_parse(struct synth *s, struct sfdp_info *si)
+{
+	return sfdp_parse(s->b, s->len, 0xc84018, si, NULL, 0);
+}
+
+static void density_power_of_two_form(void **state)
+{
+	struct synth s;
+	struct sfdp_info *si = malloc(sizeof(*si));
+
+	(void)state;
+	synth_init(&s, 16, 1);
+	put_le32(bfpt_dw(&s, 2), 0x80000000u | 28); /* 2^28 bits = 32 MiB */
+	put_le32(bfpt_dw(&s, 1), 0xfffb20e5);	     /* 3 or 4 bytes */
+	assert_int_equal(synth_parse(&s, si), 0);
+	assert_int_equal(si->info.size, 32u << 20);
+	assert_int_equal(si->info.addr_mode, CHIP_ADDR_3B_4B);
+	assert_string_equal(si->info.vendor, "GigaDevice");
+	free(si);
+}
+
+static void nine_dword_table_assumes_256_byte_pages(void **state)
+{
+	struct synth s;
+	struct sfdp_info *si = malloc(sizeof(*si));
+
+	(void)state;
+	synth_init(&s, 9, 1);
+	assert_int_equal(synth_parse(&s, si), 0);
+	assert_int_equal(si->bfpt_dwords, 9);
+	assert_int_equal(si->info.page_size, 256);
+	assert_int_equal(si->info.page_program_max_us, 0);
+	assert_int_equal(si->info.erase[0].max_us, 0);
+	assert_int_equal(si->info.n_erase, 3);
+	assert_true(has_note(si, "assuming 256-byte pages"));
+	free(si);
+}
+
+static void four_byte_only_and_wren_entry(void **state)
+{
+	struct synth s;
+	struct sfdp_info *si = malloc(sizeof(*si));
+
+	(void)state;
+	synth_init(&s, 16, 1);
+	put_le32(bfpt_dw(&s, 1), 0xfffd20e5); /* bits 18:17 = 10: 4-byte only */
+	put_le32(bfpt_dw(&s, 2), 0x80000000u | 29);
+	put_le32(bfpt_dw(&s, 16), 0x02000000); /* enter: WREN + B7 */
+	assert_int_equal(synth_parse(&s, si), 0);
+	assert_int_equal(si->info.addr_mode, CHIP_ADDR_4B_ONLY);
+	assert_int_equal(si->info.flags & (CHIP_F_EN4B | CHIP_F_EN4B_WREN),
+			 CHIP_F_EN4B | CHIP_F_EN4B_WREN);
+	free(si);
+}
+
+static void same_size_two_opcodes_keeps_the_first(void **state)
+{
+	struct synth s;
+	struct sfdp_info *si = malloc(sizeof(*si));
+
+	(void)state;
+	synth_init(&s, 16, 1);
+	put_le32(bfpt_dw(&s, 9), 0xd810d810); /* types 3 and 4 both 64 KiB 0xd8 */
+	put_le32(bfpt_dw(&s, 8), 0x210c200c); /* types 1 and 2 both 4 KiB: 0x20, 0x21 */
+	assert_int_equal(synth_parse(&s, si), 0);
+	assert_int_equal(si->info.n_erase, 2);
+	assert_erase(&si->info.erase[0], KIB_(4), 0x20, 0);
+	assert_erase(&si->info.erase[1], KIB_(64), 0xd8, 0);
+	assert_true(has_note(si, "both erase 4 KiB"));
+	free(si);
+}
+
+/* A sector map with a detection command and two configurations: an erase type stays in the
+ * uniform list only if every region of every configuration allows it. */
+static void sector_map_with_detection_intersects_configurations(void **state)
+{
+	struct synth s;
+	struct sfdp_info *si = malloc(sizeof(*si));
+	uint8_t *m;
+
+	(void)state;
+	synth_init(&s, 16, 2);
+	memcpy(s.b + 16, (const uint8_t[]){0x81, 0x00, 0x01, 8, 0x00, 0x01, 0x00, 0xff}, 8);
+	m = s.b + 0x100;
+	put_le32(m + 0, 0xff006500); /* command descriptor: read 0x65 */
+	put_le32(m + 4, 0x00000000);
+	put_le32(m + 8, 0xff000002 | (0x01u << 8)); /* map, config 1, 1 region */
+	put_le32(m + 12, 0x00ffff07);		      /* 16 MiB, types 1-3 */
+	put_le32(m + 16, 0xff010003 | (0x02u << 8)); /* last map, config 2, 2 regions */
+	put_le32(m + 20, 0x0000ff05);		      /* 64 KiB, types 1 and 3 */
+	put_le32(m + 24, 0x00feff07);		      /* the rest, types 1-3 */
+	s.len = 0x100 + 32;
+	assert_int_equal(synth_parse(&s, si), 0);
+	assert_true(si->has_sector_map);
+	assert_true(si->map_needs_detection);
+	assert_int_equal(si->n_maps, 2);
+	assert_int_equal(si->map[1].config_id, 2);
+	assert_int_equal(si->map[1].region[1].offset, KIB_(64));
+	assert_int_equal(si->info.n_erase, 2);
+	assert_erase(&si->info.erase[0], KIB_(4), 0x20, 0);
+	assert_erase(&si->info.erase[1], KIB_(64), 0xd8, 0);
+	free(si);
+}
+
 static void compare_database_and_sfdp_agree(void **state)
 {
 	static const struct {
@@ -608,6 +744,11 @@ int main(void)
 		cmocka_unit_test(error_text_truncated_and_terminated),
 		cmocka_unit_test(optional_tables_out_of_reach_are_skipped_with_note),
 		cmocka_unit_test(broken_sector_map_dropped_never_erases_more),
+		cmocka_unit_test(density_power_of_two_form),
+		cmocka_unit_test(nine_dword_table_assumes_256_byte_pages),
+		cmocka_unit_test(four_byte_only_and_wren_entry),
+		cmocka_unit_test(same_size_two_opcodes_keeps_the_first),
+		cmocka_unit_test(sector_map_with_detection_intersects_configurations),
 		cmocka_unit_test(compare_database_and_sfdp_agree),
 		cmocka_unit_test(compare_counts_and_describes_each_contradiction),
 		cmocka_unit_test(compare_ignores_fields_sfdp_leaves_unknown),
