@@ -26,15 +26,15 @@
 #define SFDP_SIGNATURE 0x50444653u /* "SFDP" read as a little-endian DWORD */
 
 /* Parameter table IDs (MSB << 8 | LSB) */
-#define SFDP_ID_BFPT 0xFF00u	   /* basic flash parameter table */
+#define SFDP_ID_BFPT	   0xFF00u /* basic flash parameter table */
 #define SFDP_ID_SECTOR_MAP 0xFF81u /* sector map */
-#define SFDP_ID_4BAIT 0xFF84u	   /* 4-byte address instruction table */
+#define SFDP_ID_4BAIT	   0xFF84u /* 4-byte address instruction table */
 
-#define SFDP_MAX_TABLES 16  /* parameter headers recorded (more are counted, not kept) */
-#define SFDP_MAX_MAPS 4	    /* sector map configurations recorded */
+#define SFDP_MAX_TABLES	 16 /* parameter headers recorded (more are counted, not kept) */
+#define SFDP_MAX_MAPS	 4  /* sector map configurations recorded */
 #define SFDP_MAX_REGIONS 16 /* regions per configuration */
-#define SFDP_MAX_NOTES 12
-#define SFDP_NOTE_LEN 112
+#define SFDP_MAX_NOTES	 12
+#define SFDP_NOTE_LEN	 112
 
 /* One parameter header as found, whether or not we parsed the table. */
 struct sfdp_table {
@@ -125,8 +125,8 @@ int sfdp_needed_len(const uint8_t *buf, size_t len, size_t *ret_len);
  * buffer ends before the header, the parameter headers or the end of the BFPT (read
  * sfdp_needed_len() bytes and try again).
  */
-int sfdp_parse(const uint8_t *buf, size_t len, uint32_t jedec_id, struct sfdp_info *ret,
-	       char *err, size_t errlen);
+int sfdp_parse(const uint8_t *buf, size_t len, uint32_t jedec_id, struct sfdp_info *ret, char *err,
+	       size_t errlen);
 
 /*
  * Compare a database entry with what SFDP said about the same chip: size, page size, erase

@@ -26,12 +26,14 @@
 
 #include "util.h"
 
-#define MHZ(x) ((uint32_t)(x) * 1000000u)
+#define MHZ(x) ((uint32_t)(x)*1000000u)
 #define ERASE(sz, op, op4b, typ, mx)                                                               \
 	{                                                                                          \
 		.size = (sz), .opcode = (op), .opcode_4b = (op4b), .typ_us = (typ), .max_us = (mx) \
 	}
 
+/* One field per line reads better than what clang-format makes of this table. */
+/* clang-format off */
 static const struct chip_info chipdb[] = {
 	{
 		/* W25Q16JV: Winbond W25Q16JV datasheet. Sections: 8.2 instruction set, 9.6 AC
@@ -1172,9 +1174,9 @@ static const struct chip_info chipdb[] = {
 	{
 		/* GD25Q64C: GigaDevice GD25Q64C datasheet. Sections: 6 status register, 7
 		 * commands description, 8 electrical characteristics (AC, program/erase times).
-		 * WRSR 0x01 (2 bytes) as well as 0x31/0x11 per its command table 7.5; SR1 BP4/BP3
-		 * act as SEC/TB. Values from the datasheet as recalled, not re-read for this
-		 * entry. */
+		 * RDSR 05h/35h/15h and WRSR 01h/31h/11h (sections 7.4, 7.5: SR1-SR3 each written
+		 * alone); SR1 BP3/BP4 act as TB/SEC of the Winbond layout. Values from the
+		 * datasheet as recalled, not re-read for this entry. */
 		.name = "GD25Q64C",
 		.vendor = "GigaDevice",
 		.jedec_id = 0xc84017,
@@ -1198,7 +1200,8 @@ static const struct chip_info chipdb[] = {
 		.voltage_min_mv = 2700,
 		.voltage_max_mv = 3600,
 		.addr_mode = CHIP_ADDR_3B,
-		.flags = CHIP_F_SR2 | CHIP_F_SFDP | CHIP_F_FAST_READ,
+		.flags = CHIP_F_SR2 | CHIP_F_SR2_WRITE_31 | CHIP_F_SR3 | CHIP_F_SFDP |
+			 CHIP_F_FAST_READ,
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x1c,
@@ -3972,6 +3975,7 @@ static const struct chip_info chipdb[] = {
 		.datasheet = "Boya BY25Q128AS datasheet",
 	},
 };
+/* clang-format on */
 
 const struct chip_info *chipdb_lookup(uint32_t jedec_id)
 {

@@ -24,9 +24,9 @@
 
 #include "util.h"
 
-#define SFDP_HEADER_LEN 8u
-#define SFDP_PHDR_LEN 8u
-#define BFPT_MIN_DWORDS 9u	/* JESD216 (2011): DWORDs 1-9 */
+#define SFDP_HEADER_LEN	  8u
+#define SFDP_PHDR_LEN	  8u
+#define BFPT_MIN_DWORDS	  9u  /* JESD216 (2011): DWORDs 1-9 */
 #define BFPT_KNOWN_DWORDS 23u /* JESD216F: DWORDs 1-23; we read up to here */
 
 #define SIZE_16M (16u * 1024u * 1024u)
@@ -83,24 +83,22 @@ static bool is_pow2(uint64_t v)
 }
 
 /* JEDEC JEP106 bank-1 codes of the vendors whose parts people meet on boards. */
+static const struct {
+	uint8_t code;
+	const char *name;
+} vendors[] = {
+    {0x01, "Infineon"}, {0x1c, "EON"},	     {0x1f, "Adesto"},	 {0x20, "Micron"},
+    {0x34, "Infineon"}, {0x5e, "Zbit"},	     {0x68, "Boya"},	 {0x85, "Puya"},
+    {0x9d, "ISSI"},	{0xbf, "Microchip"}, {0xc2, "Macronix"}, {0xc8, "GigaDevice"},
+    {0xef, "Winbond"},
+};
+
 static const char *vendor_name(uint8_t mfr)
 {
-	switch (mfr) {
-	case 0x01: return "Infineon";
-	case 0x1c: return "EON";
-	case 0x1f: return "Adesto";
-	case 0x20: return "Micron";
-	case 0x34: return "Infineon";
-	case 0x5e: return "Zbit";
-	case 0x68: return "Boya";
-	case 0x85: return "Puya";
-	case 0x9d: return "ISSI";
-	case 0xbf: return "Microchip";
-	case 0xc2: return "Macronix";
-	case 0xc8: return "GigaDevice";
-	case 0xef: return "Winbond";
-	default: return "";
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(vendors); i++)
+		if (vendors[i].code == mfr)
+			return vendors[i].name;
+	return "";
 }
 
 static int check_header(const uint8_t *buf, size_t len, char *err, size_t errlen)
@@ -244,9 +242,14 @@ static void parse_bfpt(struct parse *ps)
 	if (n >= 15) {
 		switch ((dw[14] >> 20) & 7) {
 		case 4:
-		case 5: ci->flags |= CHIP_F_SR2; break;
-		case 6: ci->flags |= CHIP_F_SR2 | CHIP_F_SR2_WRITE_31; break;
-		default: break;
+		case 5:
+			ci->flags |= CHIP_F_SR2;
+			break;
+		case 6:
+			ci->flags |= CHIP_F_SR2 | CHIP_F_SR2_WRITE_31;
+			break;
+		default:
+			break;
 		}
 	}
 
@@ -338,14 +341,15 @@ static void parse_sector_map(struct parse *ps, const struct sfdp_table *t)
 			uint64_t size = ((uint64_t)(r >> 8) + 1) * 256u;
 
 			if (off + size > si->info.size) {
-				note(si, "sector map configuration %u exceeds the chip, map ignored",
+				note(si,
+				     "sector map configuration %u exceeds the chip, map ignored",
 				     m->config_id);
 				return;
 			}
 			m->region[k] = (struct sfdp_region){
-				.offset = (uint32_t)off,
-				.size = (uint32_t)size,
-				.erase_mask = (uint8_t)(r & 0xf),
+			    .offset = (uint32_t)off,
+			    .size = (uint32_t)size,
+			    .erase_mask = (uint8_t)(r & 0xf),
 			};
 			off += size;
 		}
@@ -392,9 +396,12 @@ static void derive_erase_list(struct sfdp_info *si)
 	bool keep[CHIP_MAX_ERASE_TYPES] = {false};
 
 	for (unsigned i = 0; i < CHIP_MAX_ERASE_TYPES; i++) {
-		keep[i] = si->bfpt_erase[i].size != 0 && si->info.size % si->bfpt_erase[i].size == 0;
+		keep[i] =
+		    si->bfpt_erase[i].size != 0 && si->info.size % si->bfpt_erase[i].size == 0;
 		if (keep[i] && si->has_sector_map && !erase_usable_everywhere(si, i)) {
-			note(si, "erase type %u (%u KiB, 0x%02x) not usable across the chip (sector map)",
+			note(si,
+			     "erase type %u (%u KiB, 0x%02x) not usable across the chip (sector "
+			     "map)",
 			     i + 1, si->bfpt_erase[i].size / 1024, si->bfpt_erase[i].opcode);
 			keep[i] = false;
 		}
@@ -408,7 +415,8 @@ static void derive_erase_list(struct sfdp_info *si)
 	 */
 	for (unsigned i = 0; i < CHIP_MAX_ERASE_TYPES; i++) {
 		for (unsigned j = 0; j < CHIP_MAX_ERASE_TYPES; j++) {
-			const struct chip_erase_type *a = &si->bfpt_erase[i], *b = &si->bfpt_erase[j];
+			const struct chip_erase_type *a = &si->bfpt_erase[i],
+						     *b = &si->bfpt_erase[j];
 
 			if (i == j || !keep[i] || !keep[j] || a->opcode != b->opcode)
 				continue;
@@ -426,8 +434,9 @@ static void derive_erase_list(struct sfdp_info *si)
 	for (unsigned i = 0; i < CHIP_MAX_ERASE_TYPES; i++) {
 		for (unsigned j = 0; j < i && keep[i]; j++) {
 			if (keep[j] && si->bfpt_erase[j].size == si->bfpt_erase[i].size) {
-				note(si, "erase types %u and %u both erase %u KiB, using 0x%02x", j + 1,
-				     i + 1, si->bfpt_erase[i].size / 1024, si->bfpt_erase[j].opcode);
+				note(si, "erase types %u and %u both erase %u KiB, using 0x%02x",
+				     j + 1, i + 1, si->bfpt_erase[i].size / 1024,
+				     si->bfpt_erase[j].opcode);
 				keep[i] = false;
 			}
 		}
@@ -465,8 +474,12 @@ static void derive_addressing(struct sfdp_info *si)
 			ci->addr_mode = CHIP_ADDR_3B;
 		}
 		break;
-	case 1: ci->addr_mode = CHIP_ADDR_3B_4B; break;
-	case 2: ci->addr_mode = CHIP_ADDR_4B_ONLY; break;
+	case 1:
+		ci->addr_mode = CHIP_ADDR_3B_4B;
+		break;
+	case 2:
+		ci->addr_mode = CHIP_ADDR_4B_ONLY;
+		break;
 	default:
 		note(si, "BFPT address bytes field is reserved (3), going by size");
 		ci->addr_mode = ci->size > SIZE_16M ? CHIP_ADDR_3B_4B : CHIP_ADDR_3B;
@@ -493,8 +506,8 @@ static void derive_addressing(struct sfdp_info *si)
 	}
 }
 
-int sfdp_parse(const uint8_t *buf, size_t len, uint32_t jedec_id, struct sfdp_info *ret,
-	       char *err, size_t errlen)
+int sfdp_parse(const uint8_t *buf, size_t len, uint32_t jedec_id, struct sfdp_info *ret, char *err,
+	       size_t errlen)
 {
 	struct parse *ps;
 	struct sfdp_info *si;
@@ -515,8 +528,8 @@ int sfdp_parse(const uint8_t *buf, size_t len, uint32_t jedec_id, struct sfdp_in
 	nph = (size_t)buf[6] + 1;
 	hdr_end = SFDP_HEADER_LEN + nph * SFDP_PHDR_LEN;
 	if (len < hdr_end)
-		return fail(-EMSGSIZE, err, errlen, "SFDP: %zu bytes, %zu parameter headers need %zu",
-			    len, nph, hdr_end);
+		return fail(-EMSGSIZE, err, errlen,
+			    "SFDP: %zu bytes, %zu parameter headers need %zu", len, nph, hdr_end);
 	bp = buf + SFDP_HEADER_LEN;
 	if (phdr_id(bp) != SFDP_ID_BFPT || bp[2] != 1)
 		return fail(-EINVAL, err, errlen,
@@ -535,14 +548,15 @@ int sfdp_parse(const uint8_t *buf, size_t len, uint32_t jedec_id, struct sfdp_in
 	for (size_t i = 0; i < nph; i++) {
 		const uint8_t *p = bp + i * SFDP_PHDR_LEN;
 		struct sfdp_table t = {
-			.id = phdr_id(p),
-			.major = p[2],
-			.minor = p[1],
-			.len_dwords = p[3],
-			.ptr = get_le24(p + 4),
+		    .id = phdr_id(p),
+		    .major = p[2],
+		    .minor = p[1],
+		    .len_dwords = p[3],
+		    .ptr = get_le24(p + 4),
 		};
 
-		t.in_buffer = t.len_dwords && table_within(t.ptr, t.len_dwords, MIN(len, SFDP_MAX_LEN));
+		t.in_buffer =
+		    t.len_dwords && table_within(t.ptr, t.len_dwords, MIN(len, SFDP_MAX_LEN));
 		if (i < SFDP_MAX_TABLES)
 			si->table[si->n_tables++] = t;
 		if (i > 0 && i < SFDP_MAX_TABLES && t.id == SFDP_ID_BFPT && t.major == 1 &&
@@ -606,8 +620,10 @@ int sfdp_parse(const uint8_t *buf, size_t len, uint32_t jedec_id, struct sfdp_in
 			continue;
 		}
 		if (!t->in_buffer) {
-			note(si, "table %04x at 0x%06x (%u DWORDs) lies beyond the %zu bytes read, "
-				 "skipped", t->id, t->ptr, t->len_dwords, MIN(len, SFDP_MAX_LEN));
+			note(si,
+			     "table %04x at 0x%06x (%u DWORDs) lies beyond the %zu bytes read, "
+			     "skipped",
+			     t->id, t->ptr, t->len_dwords, MIN(len, SFDP_MAX_LEN));
 			continue;
 		}
 		t->parsed = true;
@@ -641,15 +657,18 @@ static void PRINTF_FMT(4, 5) report_add(char *report, size_t len, size_t *pos, c
 static const char *addr_mode_name(enum chip_addr_mode m)
 {
 	switch (m) {
-	case CHIP_ADDR_3B: return "3-byte";
-	case CHIP_ADDR_3B_4B: return "3/4-byte";
-	case CHIP_ADDR_4B_ONLY: return "4-byte only";
-	default: return "?";
+	case CHIP_ADDR_3B:
+		return "3-byte";
+	case CHIP_ADDR_3B_4B:
+		return "3/4-byte";
+	case CHIP_ADDR_4B_ONLY:
+		return "4-byte only";
+	default:
+		return "?";
 	}
 }
 
-int sfdp_compare(const struct chip_info *db, const struct chip_info *sfdp, char *report,
-		 size_t len)
+int sfdp_compare(const struct chip_info *db, const struct chip_info *sfdp, char *report, size_t len)
 {
 	size_t pos = 0;
 	int n = 0;

@@ -66,7 +66,8 @@ static void check_entry(const struct chip_info *c)
 		if (e->opcode_4b && c->addr_mode == CHIP_ADDR_3B)
 			fail_msg("%s: 4-byte erase opcode on a 3-byte part", c->name);
 		if (!e->max_us || e->typ_us > e->max_us)
-			fail_msg("%s: erase %u times %u/%u", c->name, e->size, e->typ_us, e->max_us);
+			fail_msg("%s: erase %u times %u/%u", c->name, e->size, e->typ_us,
+				 e->max_us);
 	}
 	for (unsigned i = c->n_erase; i < CHIP_MAX_ERASE_TYPES; i++)
 		if (c->erase[i].size)
@@ -99,8 +100,7 @@ static void check_entry(const struct chip_info *c)
 			fail_msg("%s: no way into 4-byte addressing", c->name);
 		if ((c->flags & CHIP_F_4B_OPCODES) && !c->erase[c->n_erase - 1].opcode_4b)
 			fail_msg("%s: 4-byte opcodes but none for the largest erase", c->name);
-	} else if (c->addr_mode != CHIP_ADDR_3B ||
-		   (c->flags & (CHIP_F_EN4B | CHIP_F_4B_OPCODES))) {
+	} else if (c->addr_mode != CHIP_ADDR_3B || (c->flags & (CHIP_F_EN4B | CHIP_F_4B_OPCODES))) {
 		fail_msg("%s: <= 16 MiB but 4-byte addressing", c->name);
 	}
 	if ((c->flags & CHIP_F_EN4B_WREN) && !(c->flags & CHIP_F_EN4B))
@@ -231,11 +231,11 @@ static void simulator_parts_present(void **state)
 		const char *name;
 		uint32_t mib;
 	} parts[] = {
-		{0xef4018, "W25Q128JV", 16},  {0xef4019, "W25Q256JV", 32},
-		{0xc22018, "MX25L12835F", 16}, {0xc22019, "MX25L25645G", 32},
-		{0xc84017, "GD25Q64C", 8},     {0xbf2541, "SST25VF016B", 2},
-		{0xbf2643, "SST26VF064B", 8},  {0x9d7019, "IS25WP256D", 32},
-		{0x20ba19, "MT25QL256", 32},   {0xef4020, "W25Q512JV", 64},
+	    {0xef4018, "W25Q128JV", 16},   {0xef4019, "W25Q256JV", 32},
+	    {0xc22018, "MX25L12835F", 16}, {0xc22019, "MX25L25645G", 32},
+	    {0xc84017, "GD25Q64C", 8},	   {0xbf2541, "SST25VF016B", 2},
+	    {0xbf2643, "SST26VF064B", 8},  {0x9d7019, "IS25WP256D", 32},
+	    {0x20ba19, "MT25QL256", 32},   {0xef4020, "W25Q512JV", 64},
 	};
 
 	(void)state;
@@ -332,7 +332,8 @@ static void big_parts_addressing(void **state)
 
 	(void)state;
 	/* Micron: EN4B needs WREN, flag status register polled */
-	assert_int_equal(mt->flags & (CHIP_F_EN4B | CHIP_F_EN4B_WREN | CHIP_F_FSR | CHIP_F_4B_OPCODES),
+	assert_int_equal(mt->flags &
+			     (CHIP_F_EN4B | CHIP_F_EN4B_WREN | CHIP_F_FSR | CHIP_F_4B_OPCODES),
 			 CHIP_F_EN4B | CHIP_F_EN4B_WREN | CHIP_F_FSR | CHIP_F_4B_OPCODES);
 	assert_int_equal(mt->protect.bp_mask, 0x5c);
 	/* ISSI: 4-byte opcodes; its EX4B is 0x29, so no EN4B */
@@ -378,17 +379,17 @@ static void docs_table_lists_every_part(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(every_entry_is_self_consistent),
-		cmocka_unit_test(names_and_ids_are_unique),
-		cmocka_unit_test(coverage_parts_vendors_voltages_sizes),
-		cmocka_unit_test(lookup_by_id_is_exact),
-		cmocka_unit_test(find_name_case_insensitive_and_aliases),
-		cmocka_unit_test(simulator_parts_present),
-		cmocka_unit_test(w25q128jv_datasheet_values),
-		cmocka_unit_test(sst26vf064b_only_uniform_4k_and_ulbpr),
-		cmocka_unit_test(sst25vf016b_byte_program_aai_ewsr),
-		cmocka_unit_test(big_parts_addressing),
-		cmocka_unit_test(docs_table_lists_every_part),
+	    cmocka_unit_test(every_entry_is_self_consistent),
+	    cmocka_unit_test(names_and_ids_are_unique),
+	    cmocka_unit_test(coverage_parts_vendors_voltages_sizes),
+	    cmocka_unit_test(lookup_by_id_is_exact),
+	    cmocka_unit_test(find_name_case_insensitive_and_aliases),
+	    cmocka_unit_test(simulator_parts_present),
+	    cmocka_unit_test(w25q128jv_datasheet_values),
+	    cmocka_unit_test(sst26vf064b_only_uniform_4k_and_ulbpr),
+	    cmocka_unit_test(sst25vf016b_byte_program_aai_ewsr),
+	    cmocka_unit_test(big_parts_addressing),
+	    cmocka_unit_test(docs_table_lists_every_part),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

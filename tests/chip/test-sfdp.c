@@ -272,9 +272,9 @@ static void sst26vf064b_sector_map_leaves_only_4k(void **state)
 }
 
 static const char *const dumps[] = {
-	"at25ff321a_1f4708.sfdp", "gd25lb512me_c8671a.sfdp", "is25wp256_9d7019.sfdp",
-	"mt25qu256a_20bb19.sfdp", "mx25l25645g_c22019.sfdp", "s25fs256t_342b19.sfdp",
-	"sst26vf064b_bf2643.sfdp", "w25q128jv_ef4018.sfdp",
+    "at25ff321a_1f4708.sfdp",  "gd25lb512me_c8671a.sfdp", "is25wp256_9d7019.sfdp",
+    "mt25qu256a_20bb19.sfdp",  "mx25l25645g_c22019.sfdp", "s25fs256t_342b19.sfdp",
+    "sst26vf064b_bf2643.sfdp", "w25q128jv_ef4018.sfdp",
 };
 
 /* End of the BFPT (or of the headers, if later): below it parse must say -EMSGSIZE. */
@@ -389,20 +389,73 @@ static int parse_mod(const char *file, void (*mod)(uint8_t *b, size_t len), stru
 	return r;
 }
 
-static void mod_sig(uint8_t *b, size_t len) { (void)len; b[3] = 'Q'; }
-static void mod_major2(uint8_t *b, size_t len) { (void)len; b[5] = 2; }
-static void mod_nph_max(uint8_t *b, size_t len) { (void)len; b[6] = 0xff; }
-static void mod_first_not_bfpt(uint8_t *b, size_t len) { (void)len; b[8] = 0x84; }
-static void mod_bfpt_len0(uint8_t *b, size_t len) { (void)len; b[11] = 0; }
-static void mod_bfpt_len8(uint8_t *b, size_t len) { (void)len; b[11] = 8; }
-static void mod_bfpt_huge_ptr(uint8_t *b, size_t len) { (void)len; put_le32(b + 12, 0xfffffff0); }
-static void mod_bfpt_past_end(uint8_t *b, size_t len) { (void)len; b[12] = 0xf0; b[13] = 0x0f; }
+static void mod_sig(uint8_t *b, size_t len)
+{
+	(void)len;
+	b[3] = 'Q';
+}
+static void mod_major2(uint8_t *b, size_t len)
+{
+	(void)len;
+	b[5] = 2;
+}
+static void mod_nph_max(uint8_t *b, size_t len)
+{
+	(void)len;
+	b[6] = 0xff;
+}
+static void mod_first_not_bfpt(uint8_t *b, size_t len)
+{
+	(void)len;
+	b[8] = 0x84;
+}
+static void mod_bfpt_len0(uint8_t *b, size_t len)
+{
+	(void)len;
+	b[11] = 0;
+}
+static void mod_bfpt_len8(uint8_t *b, size_t len)
+{
+	(void)len;
+	b[11] = 8;
+}
+static void mod_bfpt_huge_ptr(uint8_t *b, size_t len)
+{
+	(void)len;
+	put_le32(b + 12, 0xfffffff0);
+}
+static void mod_bfpt_past_end(uint8_t *b, size_t len)
+{
+	(void)len;
+	b[12] = 0xf0;
+	b[13] = 0x0f;
+}
 /* w25q128jv BFPT is at 0x80: DWORD 2 at 0x84 */
-static void mod_density0(uint8_t *b, size_t len) { (void)len; put_le32(b + 0x84, 0); }
-static void mod_density_2e64(uint8_t *b, size_t len) { (void)len; put_le32(b + 0x84, 0x80000040); }
-static void mod_density_4g(uint8_t *b, size_t len) { (void)len; put_le32(b + 0x84, 0x80000023); }
-static void mod_density_all_ones(uint8_t *b, size_t len) { (void)len; put_le32(b + 0x84, 0xffffffff); }
-static void mod_density_odd(uint8_t *b, size_t len) { (void)len; put_le32(b + 0x84, 24u * 1024 * 1024 - 1); }
+static void mod_density0(uint8_t *b, size_t len)
+{
+	(void)len;
+	put_le32(b + 0x84, 0);
+}
+static void mod_density_2e64(uint8_t *b, size_t len)
+{
+	(void)len;
+	put_le32(b + 0x84, 0x80000040);
+}
+static void mod_density_4g(uint8_t *b, size_t len)
+{
+	(void)len;
+	put_le32(b + 0x84, 0x80000023);
+}
+static void mod_density_all_ones(uint8_t *b, size_t len)
+{
+	(void)len;
+	put_le32(b + 0x84, 0xffffffff);
+}
+static void mod_density_odd(uint8_t *b, size_t len)
+{
+	(void)len;
+	put_le32(b + 0x84, 24u * 1024 * 1024 - 1);
+}
 
 static void hostile_headers_exact_errno(void **state)
 {
@@ -466,9 +519,22 @@ static void error_text_truncated_and_terminated(void **state)
 }
 
 /* mx25l25645g: header 3 (4BAIT) is at offset 8 + 2 * 8 = 24 */
-static void mod_4bait_len0(uint8_t *b, size_t len) { (void)len; b[27] = 0; }
-static void mod_4bait_huge_ptr(uint8_t *b, size_t len) { (void)len; put_be24(b + 28, 0xf0ffff); }
-static void mod_4bait_beyond(uint8_t *b, size_t len) { (void)len; b[28] = 0x00; b[29] = 0x10; }
+static void mod_4bait_len0(uint8_t *b, size_t len)
+{
+	(void)len;
+	b[27] = 0;
+}
+static void mod_4bait_huge_ptr(uint8_t *b, size_t len)
+{
+	(void)len;
+	put_be24(b + 28, 0xf0ffff);
+}
+static void mod_4bait_beyond(uint8_t *b, size_t len)
+{
+	(void)len;
+	b[28] = 0x00;
+	b[29] = 0x10;
+}
 
 static void optional_tables_out_of_reach_are_skipped_with_note(void **state)
 {
@@ -494,9 +560,21 @@ static void optional_tables_out_of_reach_are_skipped_with_note(void **state)
 }
 
 /* sst26: sector map at 0x100; region 1 at 0x104 */
-static void mod_map_short(uint8_t *b, size_t len) { (void)len; put_le32(b + 0x104, 0x00003ff3); }
-static void mod_map_too_long(uint8_t *b, size_t len) { (void)len; put_le32(b + 0x108, 0xfffffff5); }
-static void mod_map_region_count(uint8_t *b, size_t len) { (void)len; b[0x102] = 0xff; }
+static void mod_map_short(uint8_t *b, size_t len)
+{
+	(void)len;
+	put_le32(b + 0x104, 0x00003ff3);
+}
+static void mod_map_too_long(uint8_t *b, size_t len)
+{
+	(void)len;
+	put_le32(b + 0x108, 0xfffffff5);
+}
+static void mod_map_region_count(uint8_t *b, size_t len)
+{
+	(void)len;
+	b[0x102] = 0xff;
+}
 
 static void broken_sector_map_dropped_never_erases_more(void **state)
 {
@@ -567,7 +645,7 @@ static void density_power_of_two_form(void **state)
 	(void)state;
 	synth_init(&s, 16, 1);
 	put_le32(bfpt_dw(&s, 2), 0x80000000u | 28); /* 2^28 bits = 32 MiB */
-	put_le32(bfpt_dw(&s, 1), 0xfffb20e5);	     /* 3 or 4 bytes */
+	put_le32(bfpt_dw(&s, 1), 0xfffb20e5);	    /* 3 or 4 bytes */
 	assert_int_equal(synth_parse(&s, si), 0);
 	assert_int_equal(si->info.size, 32u << 20);
 	assert_int_equal(si->info.addr_mode, CHIP_ADDR_3B_4B);
@@ -640,11 +718,11 @@ static void sector_map_with_detection_intersects_configurations(void **state)
 	m = s.b + 0x100;
 	put_le32(m + 0, 0xff006500); /* command descriptor: read 0x65 */
 	put_le32(m + 4, 0x00000000);
-	put_le32(m + 8, 0xff000002 | (0x01u << 8)); /* map, config 1, 1 region */
-	put_le32(m + 12, 0x00ffff07);		      /* 16 MiB, types 1-3 */
+	put_le32(m + 8, 0xff000002 | (0x01u << 8));  /* map, config 1, 1 region */
+	put_le32(m + 12, 0x00ffff07);		     /* 16 MiB, types 1-3 */
 	put_le32(m + 16, 0xff010003 | (0x02u << 8)); /* last map, config 2, 2 regions */
-	put_le32(m + 20, 0x0000ff05);		      /* 64 KiB, types 1 and 3 */
-	put_le32(m + 24, 0x00feff07);		      /* the rest, types 1-3 */
+	put_le32(m + 20, 0x0000ff05);		     /* 64 KiB, types 1 and 3 */
+	put_le32(m + 24, 0x00feff07);		     /* the rest, types 1-3 */
 	s.len = 0x100 + 32;
 	assert_int_equal(synth_parse(&s, si), 0);
 	assert_true(si->has_sector_map);
@@ -664,10 +742,10 @@ static void compare_database_and_sfdp_agree(void **state)
 		const char *file;
 		uint32_t id;
 	} pairs[] = {
-		{"w25q128jv_ef4018.sfdp", 0xef4018}, {"mx25l25645g_c22019.sfdp", 0xc22019},
-		{"is25wp256_9d7019.sfdp", 0x9d7019}, {"sst26vf064b_bf2643.sfdp", 0xbf2643},
-		{"gd25lb512me_c8671a.sfdp", 0xc8671a}, {"mt25qu256a_20bb19.sfdp", 0x20bb19},
-		{"at25ff321a_1f4708.sfdp", 0x1f4708},
+	    {"w25q128jv_ef4018.sfdp", 0xef4018},   {"mx25l25645g_c22019.sfdp", 0xc22019},
+	    {"is25wp256_9d7019.sfdp", 0x9d7019},   {"sst26vf064b_bf2643.sfdp", 0xbf2643},
+	    {"gd25lb512me_c8671a.sfdp", 0xc8671a}, {"mt25qu256a_20bb19.sfdp", 0x20bb19},
+	    {"at25ff321a_1f4708.sfdp", 0x1f4708},
 	};
 	char report[512];
 
@@ -725,33 +803,33 @@ static void compare_ignores_fields_sfdp_leaves_unknown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(w25q128jv_rev15_bfpt_at_0x80),
-		cmocka_unit_test(w25q128jv_name_vendor_and_times_decoded),
-		cmocka_unit_test(at25ff321a_single_bfpt),
-		cmocka_unit_test(gd25lb512me_64mib_with_4bait),
-		cmocka_unit_test(mx25l25645g_4bait_opcodes),
-		cmocka_unit_test(is25wp256_three_byte_claim_becomes_3b_4b),
-		cmocka_unit_test(mt25qu256a_unsorted_types_sorted_and_wren_en4b),
-		cmocka_unit_test(s25fs256t_20_dword_rev10_table_read_by_length),
-		cmocka_unit_test(sst26vf064b_sector_map_leaves_only_4k),
-		cmocka_unit_test(every_truncation_is_emsgsize_or_success),
-		cmocka_unit_test(two_step_read_reaches_full_result),
-		cmocka_unit_test(needed_len_errors),
-		cmocka_unit_test(needed_len_nph_max_asks_for_2056),
-		cmocka_unit_test(hostile_headers_exact_errno),
-		cmocka_unit_test(hostile_density_exact_errno),
-		cmocka_unit_test(all_ff_and_all_zero_are_enodata),
-		cmocka_unit_test(error_text_truncated_and_terminated),
-		cmocka_unit_test(optional_tables_out_of_reach_are_skipped_with_note),
-		cmocka_unit_test(broken_sector_map_dropped_never_erases_more),
-		cmocka_unit_test(density_power_of_two_form),
-		cmocka_unit_test(nine_dword_table_assumes_256_byte_pages),
-		cmocka_unit_test(four_byte_only_and_wren_entry),
-		cmocka_unit_test(same_size_two_opcodes_keeps_the_first),
-		cmocka_unit_test(sector_map_with_detection_intersects_configurations),
-		cmocka_unit_test(compare_database_and_sfdp_agree),
-		cmocka_unit_test(compare_counts_and_describes_each_contradiction),
-		cmocka_unit_test(compare_ignores_fields_sfdp_leaves_unknown),
+	    cmocka_unit_test(w25q128jv_rev15_bfpt_at_0x80),
+	    cmocka_unit_test(w25q128jv_name_vendor_and_times_decoded),
+	    cmocka_unit_test(at25ff321a_single_bfpt),
+	    cmocka_unit_test(gd25lb512me_64mib_with_4bait),
+	    cmocka_unit_test(mx25l25645g_4bait_opcodes),
+	    cmocka_unit_test(is25wp256_three_byte_claim_becomes_3b_4b),
+	    cmocka_unit_test(mt25qu256a_unsorted_types_sorted_and_wren_en4b),
+	    cmocka_unit_test(s25fs256t_20_dword_rev10_table_read_by_length),
+	    cmocka_unit_test(sst26vf064b_sector_map_leaves_only_4k),
+	    cmocka_unit_test(every_truncation_is_emsgsize_or_success),
+	    cmocka_unit_test(two_step_read_reaches_full_result),
+	    cmocka_unit_test(needed_len_errors),
+	    cmocka_unit_test(needed_len_nph_max_asks_for_2056),
+	    cmocka_unit_test(hostile_headers_exact_errno),
+	    cmocka_unit_test(hostile_density_exact_errno),
+	    cmocka_unit_test(all_ff_and_all_zero_are_enodata),
+	    cmocka_unit_test(error_text_truncated_and_terminated),
+	    cmocka_unit_test(optional_tables_out_of_reach_are_skipped_with_note),
+	    cmocka_unit_test(broken_sector_map_dropped_never_erases_more),
+	    cmocka_unit_test(density_power_of_two_form),
+	    cmocka_unit_test(nine_dword_table_assumes_256_byte_pages),
+	    cmocka_unit_test(four_byte_only_and_wren_entry),
+	    cmocka_unit_test(same_size_two_opcodes_keeps_the_first),
+	    cmocka_unit_test(sector_map_with_detection_intersects_configurations),
+	    cmocka_unit_test(compare_database_and_sfdp_agree),
+	    cmocka_unit_test(compare_counts_and_describes_each_contradiction),
+	    cmocka_unit_test(compare_ignores_fields_sfdp_leaves_unknown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

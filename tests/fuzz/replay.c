@@ -30,7 +30,8 @@ static int run_file(const char *path)
 		fprintf(stderr, "replay: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	if (fstat(fileno(f), &st) < 0 || st.st_size < 0 || (uint64_t)st.st_size > REPLAY_MAX_INPUT) {
+	if (fstat(fileno(f), &st) < 0 || st.st_size < 0 ||
+	    (uint64_t)st.st_size > REPLAY_MAX_INPUT) {
 		fprintf(stderr, "replay: %s: not a readable input of at most 16 MiB\n", path);
 		fclose(f);
 		return -1;
