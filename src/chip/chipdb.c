@@ -574,16 +574,17 @@ static const struct chip_info chipdb[] = {
 	{
 		/* MX25L1606E: Macronix MX25L1606E datasheet. Sections: 9 command description, 10
 		 * status/configuration register, 13 AC characteristics / erase and programming
-		 * performance. Values from the datasheet as recalled, not re-read for this entry. */
+		 * performance. Only 0xD8 is listed: the original MX25L1605 shares c22015 and
+		 * erases 64 KiB with 0x20, and on the 1605A/1606E 0x52 erases 64 KiB, not 32 KiB
+		 * (flashrom flashchips.h), so 4 KiB and 32 KiB erases could wipe more than asked.
+		 * Values from the datasheet as recalled, not re-read for this entry. */
 		.name = "MX25L1606E",
 		.vendor = "Macronix",
 		.jedec_id = 0xc22015,
 		.size = MIB(2),
 		.page_size = 256,
-		.n_erase = 3,
+		.n_erase = 1,
 		.erase = {
-			ERASE(KIB(4), 0x20, 0x00, 60000, 300000),
-			ERASE(KIB(32), 0x52, 0x00, 500000, 2000000),
 			ERASE(KIB(64), 0xd8, 0x00, 700000, 2000000),
 		},
 		.chip_erase_opcode = 0xc7,
@@ -611,17 +612,17 @@ static const struct chip_info chipdb[] = {
 	{
 		/* MX25L3233F: Macronix MX25L3233F datasheet. Sections: 9 command description, 10
 		 * status/configuration register, 13 AC characteristics / erase and programming
-		 * performance. MX25L3206E/3205D share the ID; the older parts are slower (86
-		 * MHz). Values from the datasheet as recalled, not re-read for this entry. */
+		 * performance. MX25L3205/3205A (0x20 erases 64 KiB) and MX25L3206E (0x52 erases
+		 * 64 KiB) share c22016, so only the 0xD8 64 KiB erase, right on all of them, is
+		 * listed; probe may add 4/32 KiB when SFDP confirms a 3233F. Values from the
+		 * datasheet as recalled, not re-read for this entry. */
 		.name = "MX25L3233F",
 		.vendor = "Macronix",
 		.jedec_id = 0xc22016,
 		.size = MIB(4),
 		.page_size = 256,
-		.n_erase = 3,
+		.n_erase = 1,
 		.erase = {
-			ERASE(KIB(4), 0x20, 0x00, 25000, 120000),
-			ERASE(KIB(32), 0x52, 0x00, 140000, 650000),
 			ERASE(KIB(64), 0xd8, 0x00, 250000, 650000),
 		},
 		.chip_erase_opcode = 0xc7,
@@ -651,17 +652,17 @@ static const struct chip_info chipdb[] = {
 	{
 		/* MX25L6433F: Macronix MX25L6433F datasheet. Sections: 9 command description, 10
 		 * status/configuration register, 13 AC characteristics / erase and programming
-		 * performance. MX25L6406E/6405D/6436F share the ID; older parts are slower.
-		 * Values from the datasheet as recalled, not re-read for this entry. */
+		 * performance. MX25L6405/6405D (0x20 erases 64 KiB) and MX25L6406E share c22017,
+		 * so only the 0xD8 64 KiB erase, right on all of them, is listed; probe may add
+		 * 4/32 KiB when SFDP confirms a 6433F. Values from the datasheet as recalled, not
+		 * re-read for this entry. */
 		.name = "MX25L6433F",
 		.vendor = "Macronix",
 		.jedec_id = 0xc22017,
 		.size = MIB(8),
 		.page_size = 256,
-		.n_erase = 3,
+		.n_erase = 1,
 		.erase = {
-			ERASE(KIB(4), 0x20, 0x00, 25000, 120000),
-			ERASE(KIB(32), 0x52, 0x00, 140000, 650000),
 			ERASE(KIB(64), 0xd8, 0x00, 250000, 650000),
 		},
 		.chip_erase_opcode = 0xc7,
@@ -691,9 +692,10 @@ static const struct chip_info chipdb[] = {
 	{
 		/* MX25L12835F: Macronix MX25L12835F datasheet. Sections: 9 command description,
 		 * 10 status/configuration register, 13 AC characteristics / erase and programming
-		 * performance. MX25L12845E/12873F/12805D share c22018; their erase/program limits
-		 * differ (12805D: no SFDP, 50 MHz), so this entry is the current 12835F. Values
-		 * from the datasheet as recalled, not re-read for this entry. */
+		 * performance. MX25L12845E/12873F/12865E share c22018 with the same opcodes but
+		 * other limits, so this entry is the current 12835F; the old MX25L12805D has no
+		 * 32 KiB erase (0x52), a failed 32 KiB erase shows in verify. Values from the
+		 * datasheet as recalled, not re-read for this entry. */
 		.name = "MX25L12835F",
 		.vendor = "Macronix",
 		.jedec_id = 0xc22018,

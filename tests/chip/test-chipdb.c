@@ -349,6 +349,26 @@ static void big_parts_addressing(void **state)
 	assert_int_equal(mx->erase[1].opcode_4b, 0x5c);
 }
 
+/*
+ * Old Macronix parts share IDs with current ones but erase 64 KiB with 0x20 (MX25L1605,
+ * MX25L3205, MX25L6405) or with 0x52 (MX25L1606E, MX25L3206E): those entries list only the
+ * 0xD8 64 KiB erase, so no erase ever wipes more than the engine thinks.
+ */
+static void shared_macronix_ids_list_only_safe_erase(void **state)
+{
+	static const uint32_t ids[] = {0xc22015, 0xc22016, 0xc22017};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
+		const struct chip_info *c = chipdb_lookup(ids[i]);
+
+		assert_non_null(c);
+		assert_int_equal(c->n_erase, 1);
+		assert_int_equal(c->erase[0].size, 65536);
+		assert_int_equal(c->erase[0].opcode, 0xd8);
+	}
+}
+
 static void docs_table_lists_every_part(void **state)
 {
 	const char *root = getenv("FLASHD_SOURCE_ROOT");
@@ -389,6 +409,7 @@ int main(void)
 	    cmocka_unit_test(sst26vf064b_only_uniform_4k_and_ulbpr),
 	    cmocka_unit_test(sst25vf016b_byte_program_aai_ewsr),
 	    cmocka_unit_test(big_parts_addressing),
+	    cmocka_unit_test(shared_macronix_ids_list_only_safe_erase),
 	    cmocka_unit_test(docs_table_lists_every_part),
 	};
 
