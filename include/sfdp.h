@@ -64,7 +64,7 @@ struct sfdp_info {
 	/*
 	 * What the tables say, as a chip_info: source CHIP_SRC_SFDP, name "SFDP xxxxxx" (the
 	 * JEDEC ID passed in), erase types usable across the whole chip in ascending size, page
-	 * size, times, address mode and flags. Voltage, clocks and protection are not in SFDP
+	 * size (at most 256: larger claims are not believed), times, address mode and flags. Voltage, clocks and protection are not in SFDP
 	 * and stay 0 / CHIP_PROT_NONE; chip erase is assumed to be 0xC7 (not in JESD216).
 	 */
 	struct chip_info info;

@@ -224,8 +224,13 @@ static void parse_bfpt(struct parse *ps)
 		uint32_t pexp = (d >> 4) & 0xf;
 		static const uint32_t ce_unit_ms[4] = {16, 256, 4000, 64000};
 
-		if (pexp > 12)
-			note(si, "page size 2^%u is not plausible, assuming 256", pexp);
+		/*
+		 * Programming more than the real write buffer wraps inside the page and corrupts
+		 * it, programming less is only slower. S25FS-S parts claim 512 bytes but wrap at
+		 * 256, so nothing above 256 is believed.
+		 */
+		if (pexp > 8)
+			note(si, "page size field says %u bytes, using 256", 1u << pexp);
 		else
 			ci->page_size = 1u << pexp;
 		ci->page_program_typ_us = (((d >> 8) & 0x1f) + 1) * ((d & (1u << 13)) ? 64u : 8u);

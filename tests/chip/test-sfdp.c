@@ -670,6 +670,23 @@ static void nine_dword_table_assumes_256_byte_pages(void **state)
 	free(si);
 }
 
+static void page_size_above_256_is_not_believed(void **state)
+{
+	struct synth s;
+	struct sfdp_info *si = malloc(sizeof(*si));
+
+	(void)state;
+	synth_init(&s, 16, 1);
+	put_le32(bfpt_dw(&s, 11), 0xc914ea92); /* page size 2^9 = 512 */
+	assert_int_equal(synth_parse(&s, si), 0);
+	assert_int_equal(si->info.page_size, 256);
+	assert_true(has_note(si, "page size field says 512 bytes"));
+	put_le32(bfpt_dw(&s, 11), 0xc914ea72); /* 2^7 = 128 is believed */
+	assert_int_equal(synth_parse(&s, si), 0);
+	assert_int_equal(si->info.page_size, 128);
+	free(si);
+}
+
 static void four_byte_only_and_wren_entry(void **state)
 {
 	struct synth s;
@@ -824,6 +841,7 @@ int main(void)
 	    cmocka_unit_test(broken_sector_map_dropped_never_erases_more),
 	    cmocka_unit_test(density_power_of_two_form),
 	    cmocka_unit_test(nine_dword_table_assumes_256_byte_pages),
+	    cmocka_unit_test(page_size_above_256_is_not_believed),
 	    cmocka_unit_test(four_byte_only_and_wren_entry),
 	    cmocka_unit_test(same_size_two_opcodes_keeps_the_first),
 	    cmocka_unit_test(sector_map_with_detection_intersects_configurations),
