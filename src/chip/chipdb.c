@@ -735,8 +735,9 @@ static const struct chip_info chipdb[] = {
 		/* MX25L25645G: Macronix MX25L25645G datasheet. Sections: 9 command description,
 		 * 10 status/configuration register, 13 AC characteristics / erase and programming
 		 * performance. 4-byte opcodes incl. 0x5C (32 KiB) per its 4-byte table;
-		 * MX25L25635F/25735F share the ID. Values from the datasheet as recalled, not
-		 * re-read for this entry. */
+		 * MX25L25635F/25735F share the ID; erase, page program and chip erase times are
+		 * the ones its own SFDP table gives (dump in tests/data/sfdp). Other values from
+		 * the datasheet as recalled, not re-read. */
 		.name = "MX25L25645G",
 		.vendor = "Macronix",
 		.jedec_id = 0xc22019,
@@ -744,15 +745,15 @@ static const struct chip_info chipdb[] = {
 		.page_size = 256,
 		.n_erase = 3,
 		.erase = {
-			ERASE(KIB(4), 0x20, 0x21, 30000, 400000),
-			ERASE(KIB(32), 0x52, 0x5c, 150000, 1000000),
-			ERASE(KIB(64), 0xd8, 0xdc, 280000, 2000000),
+			ERASE(KIB(4), 0x20, 0x21, 30000, 420000),
+			ERASE(KIB(32), 0x52, 0x5c, 192000, 2688000),
+			ERASE(KIB(64), 0xd8, 0xdc, 384000, 5376000),
 		},
 		.chip_erase_opcode = 0xc7,
-		.chip_erase_typ_ms = 150000,
-		.chip_erase_max_ms = 300000,
-		.page_program_typ_us = 150,
-		.page_program_max_us = 750,
+		.chip_erase_typ_ms = 112000,
+		.chip_erase_max_ms = 1568000,
+		.page_program_typ_us = 256,
+		.page_program_max_us = 1536,
 		.write_status_typ_us = 1000,
 		.write_status_max_us = 40000,
 		.max_clock_hz = MHZ(133),
@@ -1387,8 +1388,9 @@ static const struct chip_info chipdb[] = {
 		/* GD25LB512ME: GigaDevice GD25LB512ME datasheet. Sections: 6 status register, 7
 		 * commands description, 8 electrical characteristics (AC, program/erase times).
 		 * Geometry and 4-byte opcodes (0x21/0x5C/0xDC) agree with the SFDP dump in
-		 * tests/data/sfdp. Values from the datasheet as recalled, not re-read for this
-		 * entry. */
+		 * tests/data/sfdp; erase, page program and chip erase times are the ones its own
+		 * SFDP table gives (dump in tests/data/sfdp). Other values from the datasheet as
+		 * recalled, not re-read. */
 		.name = "GD25LB512ME",
 		.vendor = "GigaDevice",
 		.jedec_id = 0xc8671a,
@@ -1396,15 +1398,15 @@ static const struct chip_info chipdb[] = {
 		.page_size = 256,
 		.n_erase = 3,
 		.erase = {
-			ERASE(KIB(4), 0x20, 0x21, 50000, 400000),
-			ERASE(KIB(32), 0x52, 0x5c, 150000, 800000),
-			ERASE(KIB(64), 0xd8, 0xdc, 250000, 1200000),
+			ERASE(KIB(4), 0x20, 0x21, 30000, 360000),
+			ERASE(KIB(32), 0x52, 0x5c, 112000, 1344000),
+			ERASE(KIB(64), 0xd8, 0xdc, 208000, 2496000),
 		},
 		.chip_erase_opcode = 0xc7,
-		.chip_erase_typ_ms = 200000,
-		.chip_erase_max_ms = 500000,
-		.page_program_typ_us = 300,
-		.page_program_max_us = 2000,
+		.chip_erase_typ_ms = 100000,
+		.chip_erase_max_ms = 1200000,
+		.page_program_typ_us = 184,
+		.page_program_max_us = 1472,
 		.write_status_typ_us = 5000,
 		.write_status_max_us = 30000,
 		.max_clock_hz = MHZ(133),
@@ -1735,7 +1737,10 @@ static const struct chip_info chipdb[] = {
 		/* IS25WP256D: ISSI IS25LP256D/WP256D datasheet Rev. A6 (2019-04-15). Sections:
 		 * 6.1 status register, 8 instruction set, 9 AC characteristics / program-erase
 		 * timing. SFDP claims 3-byte-only addressing; the part has 4-byte opcodes
-		 * 0x13/0x0C/0x12/0x21/0x5C/0xDC. EX4B is 0x29 (not 0xE9), so EN4B is not offered. */
+		 * 0x13/0x0C/0x12/0x21/0x5C/0xDC. EX4B is 0x29 (not 0xE9), so EN4B is not offered;
+		 * erase, page program and chip erase times are the ones its own SFDP table gives
+		 * (dump in tests/data/sfdp). Other values from the datasheet as recalled, not
+		 * re-read. */
 		.name = "IS25WP256D",
 		.vendor = "ISSI",
 		.jedec_id = 0x9d7019,
@@ -1743,15 +1748,15 @@ static const struct chip_info chipdb[] = {
 		.page_size = 256,
 		.n_erase = 3,
 		.erase = {
-			ERASE(KIB(4), 0x20, 0x21, 70000, 300000),
-			ERASE(KIB(32), 0x52, 0x5c, 100000, 500000),
-			ERASE(KIB(64), 0xd8, 0xdc, 150000, 1000000),
+			ERASE(KIB(4), 0x20, 0x21, 48000, 384000),
+			ERASE(KIB(32), 0x52, 0x5c, 160000, 1280000),
+			ERASE(KIB(64), 0xd8, 0xdc, 304000, 2432000),
 		},
 		.chip_erase_opcode = 0xc7,
-		.chip_erase_typ_ms = 77000,
-		.chip_erase_max_ms = 300000,
+		.chip_erase_typ_ms = 60000,
+		.chip_erase_max_ms = 480000,
 		.page_program_typ_us = 200,
-		.page_program_max_us = 800,
+		.page_program_max_us = 1200,
 		.write_status_typ_us = 2000,
 		.write_status_max_us = 15000,
 		.max_clock_hz = MHZ(133),
@@ -1930,8 +1935,9 @@ static const struct chip_info chipdb[] = {
 	{
 		/* MT25QU256ABA: Micron MT25QU256ABA datasheet. Sections: status register and flag
 		 * status register, command set table, AC / program-erase specifications. Its SFDP
-		 * 4-byte table lists no 4-byte 32 KiB erase; 0x5C is in the command set. Values
-		 * from the datasheet as recalled, not re-read for this entry. */
+		 * 4-byte table lists no 4-byte 32 KiB erase; 0x5C is in the command set; erase,
+		 * page program and chip erase times are the ones its own SFDP table gives (dump
+		 * in tests/data/sfdp). Other values from the datasheet as recalled, not re-read. */
 		.name = "MT25QU256ABA",
 		.vendor = "Micron",
 		.jedec_id = 0x20bb19,
@@ -1939,15 +1945,15 @@ static const struct chip_info chipdb[] = {
 		.page_size = 256,
 		.n_erase = 3,
 		.erase = {
-			ERASE(KIB(4), 0x20, 0x21, 50000, 400000),
-			ERASE(KIB(32), 0x52, 0x5c, 100000, 1000000),
-			ERASE(KIB(64), 0xd8, 0xdc, 150000, 1000000),
+			ERASE(KIB(4), 0x20, 0x21, 48000, 480000),
+			ERASE(KIB(32), 0x52, 0x5c, 112000, 1120000),
+			ERASE(KIB(64), 0xd8, 0xdc, 160000, 1600000),
 		},
 		.chip_erase_opcode = 0xc7,
-		.chip_erase_typ_ms = 153000,
-		.chip_erase_max_ms = 460000,
+		.chip_erase_typ_ms = 84000,
+		.chip_erase_max_ms = 840000,
 		.page_program_typ_us = 120,
-		.page_program_max_us = 1800,
+		.page_program_max_us = 2880,
 		.write_status_typ_us = 1300,
 		.write_status_max_us = 8000,
 		.max_clock_hz = MHZ(166),
@@ -2911,8 +2917,9 @@ static const struct chip_info chipdb[] = {
 	{
 		/* AT25FF321A: Adesto/Renesas AT25FF321A datasheet. Sections: status registers,
 		 * command table, AC characteristics / program-erase. Wide-supply part (1.65-3.6
-		 * V); geometry agrees with its SFDP dump in tests/data/sfdp. Values from the
-		 * datasheet as recalled, not re-read for this entry. */
+		 * V); geometry agrees with its SFDP dump in tests/data/sfdp; erase, page program
+		 * and chip erase times are the ones its own SFDP table gives (dump in
+		 * tests/data/sfdp). Other values from the datasheet as recalled, not re-read. */
 		.name = "AT25FF321A",
 		.vendor = "Adesto",
 		.jedec_id = 0x1f4708,
@@ -2920,15 +2927,15 @@ static const struct chip_info chipdb[] = {
 		.page_size = 256,
 		.n_erase = 3,
 		.erase = {
-			ERASE(KIB(4), 0x20, 0x00, 45000, 200000),
-			ERASE(KIB(32), 0x52, 0x00, 80000, 600000),
-			ERASE(KIB(64), 0xd8, 0x00, 150000, 1000000),
+			ERASE(KIB(4), 0x20, 0x00, 96000, 192000),
+			ERASE(KIB(32), 0x52, 0x00, 768000, 1536000),
+			ERASE(KIB(64), 0xd8, 0x00, 1408000, 2816000),
 		},
 		.chip_erase_opcode = 0xc7,
-		.chip_erase_typ_ms = 15000,
-		.chip_erase_max_ms = 50000,
-		.page_program_typ_us = 450,
-		.page_program_max_us = 1800,
+		.chip_erase_typ_ms = 76000,
+		.chip_erase_max_ms = 152000,
+		.page_program_typ_us = 2048,
+		.page_program_max_us = 12288,
 		.write_status_typ_us = 5000,
 		.write_status_max_us = 15000,
 		.max_clock_hz = MHZ(133),

@@ -779,6 +779,18 @@ static void compare_database_and_sfdp_agree(void **state)
 			fail_msg("%s vs %s: %d contradictions:\n%s", db->name, pairs[i].file, n,
 				 report);
 		assert_string_equal(report, "");
+		/* a database maximum below what the chip itself calls typical is wrong: the
+		 * engine's deadlines come from it */
+		for (unsigned k = 0; k < db->n_erase; k++)
+			for (unsigned j = 0; j < si->info.n_erase; j++)
+				if (si->info.erase[j].size == db->erase[k].size &&
+				    db->erase[k].max_us < si->info.erase[j].typ_us)
+					fail_msg("%s: erase %u max %u us < SFDP typical %u us",
+						 db->name, db->erase[k].size, db->erase[k].max_us,
+						 si->info.erase[j].typ_us);
+		if (db->chip_erase_max_ms < si->info.chip_erase_typ_ms ||
+		    db->page_program_max_us < si->info.page_program_typ_us)
+			fail_msg("%s: chip erase or page program max below SFDP typical", db->name);
 		free(si);
 		free(d.buf);
 	}
