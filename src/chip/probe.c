@@ -20,7 +20,6 @@
 #include "util.h"
 
 #define SFDP_PROBE_LEN 64u
-#define SFDP_MAX_LEN KIB(64)
 
 int probe_read_id(struct spibus *bus, uint32_t *ret_id)
 {

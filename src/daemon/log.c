@@ -108,6 +108,9 @@ static bool detect_journal(void)
 }
 
 static void log_vmsg(enum log_level level, int err, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void log_vmsg(enum log_level level, int err, const char *fmt, va_list ap)
 {
 	FILE *out;
 
