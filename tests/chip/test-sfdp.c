@@ -670,6 +670,22 @@ static void nine_dword_table_assumes_256_byte_pages(void **state)
 	free(si);
 }
 
+static void erase_type_with_blank_opcode_ignored(void **state)
+{
+	struct synth s;
+	struct sfdp_info *si = malloc(sizeof(*si));
+
+	(void)state;
+	synth_init(&s, 16, 1);
+	put_le32(bfpt_dw(&s, 8), 0xff0f200c); /* 32 KiB with opcode 0xff */
+	assert_int_equal(synth_parse(&s, si), 0);
+	assert_int_equal(si->bfpt_erase[1].size, 0);
+	assert_int_equal(si->info.n_erase, 2);
+	assert_erase(&si->info.erase[1], KIB_(64), 0xd8, 0);
+	assert_true(has_note(si, "erase type 2 has opcode 0xff"));
+	free(si);
+}
+
 static void page_size_above_256_is_not_believed(void **state)
 {
 	struct synth s;
@@ -853,6 +869,7 @@ int main(void)
 	    cmocka_unit_test(broken_sector_map_dropped_never_erases_more),
 	    cmocka_unit_test(density_power_of_two_form),
 	    cmocka_unit_test(nine_dword_table_assumes_256_byte_pages),
+	    cmocka_unit_test(erase_type_with_blank_opcode_ignored),
 	    cmocka_unit_test(page_size_above_256_is_not_believed),
 	    cmocka_unit_test(four_byte_only_and_wren_entry),
 	    cmocka_unit_test(same_size_two_opcodes_keeps_the_first),
