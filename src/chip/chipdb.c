@@ -7,9 +7,10 @@
  * document name into chip.info. Times are typical/maximum as printed (µs, chip erase in ms); a
  * 0 is "not given", never "instant". Erase types are the ones usable across the whole chip,
  * ascending. Entries whose comment says "as recalled" were written from knowledge of the
- * datasheet and cross-checked for opcodes and geometry against flashrom and Linux, not re-read
- * line by line; docs/chipdb.md marks them, and the simulator's independent profiles catch
- * disagreements for the parts it models.
+ * datasheet, not re-read line by line (JEDEC IDs checked against flashrom's flashchips.h where
+ * it lists the part); docs/chipdb.md marks them, and the simulator's independent profiles
+ * catch disagreements for the parts it models. Where an older part shares an ID and erases
+ * more with the same opcode, only the erase that is right for all of them is listed.
  *
  * Invariants checked by tests/chip/test-chipdb.c: IDs and names unique, sizes powers of two
  * from 512 KiB to 64 MiB, erase sizes ascending and dividing the size, typ <= max, 4-byte
