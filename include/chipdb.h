@@ -9,6 +9,7 @@
 #ifndef FLASHD_CHIPDB_H
 #define FLASHD_CHIPDB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,11 +27,19 @@ size_t chipdb_count(void);
 const struct chip_info *chipdb_at(size_t i);
 
 /*
- * The entry whose name equals name, ignoring case ("w25q128jv/fv" finds "W25Q128JV/FV"). An
- * entry named "BASE/ALT" is also found by each part alone: "W25Q128JV" and "W25Q128FV", where
- * a short alternative replaces the same number of characters at the end of the first name.
- * NULL if none matches or name is NULL.
+ * The first entry whose name matches name, ignoring case ("w25q128jv" finds "W25Q128JV").
+ * Entries that stand for several parts with identical parameters are named "BASE/ALT" and are
+ * found by the whole name or by each part alone: "A25X128JV/FV" by "A25X128JV" and
+ * "A25X128FV", a short alternative replacing as many characters at the end of BASE. Parts that
+ * share an ID but differ (W25Q128FV) are only noted at the entry and not found by name.
+ * NULL if none matches or name is NULL or empty.
  */
 const struct chip_info *chipdb_find_name(const char *name);
+
+/*
+ * The matching rule chipdb_find_name() applies to one entry name ("BASE/ALT/..."), for
+ * callers that validate names from a config file. false when either argument is NULL.
+ */
+bool chipdb_name_matches(const char *entry_name, const char *name);
 
 #endif

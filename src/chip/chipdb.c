@@ -7,9 +7,10 @@
  * document name into chip.info. Times are typical/maximum as printed (µs, chip erase in ms); a
  * 0 is "not given", never "instant". Erase types are the ones usable across the whole chip,
  * ascending. Entries whose comment says "as recalled" were written from knowledge of the
- * datasheet and cross-checked for opcodes and geometry against flashrom and Linux, not re-read
- * line by line; docs/chipdb.md marks them, and the simulator's independent profiles catch
- * disagreements for the parts it models.
+ * datasheet, not re-read line by line (JEDEC IDs checked against flashrom's flashchips.h where
+ * it lists the part); docs/chipdb.md marks them, and the simulator's independent profiles
+ * catch disagreements for the parts it models. Where an older part shares an ID and erases
+ * more with the same opcode, only the erase that is right for all of them is listed.
  *
  * Invariants checked by tests/chip/test-chipdb.c: IDs and names unique, sizes powers of two
  * from 512 KiB to 64 MiB, erase sizes ascending and dividing the size, typ <= max, 4-byte
@@ -162,11 +163,12 @@ static const struct chip_info chipdb[] = {
 		.datasheet = "Winbond W25Q64JV datasheet",
 	},
 	{
-		/* W25Q128JV/FV: Winbond W25Q128JV datasheet Rev. C (2016-11-16). Sections: 8.2
-		 * instruction set, 9.6 AC electrical characteristics, 7.1 status registers. FV
-		 * (same ID) shares geometry, opcodes, SR layout and these limits; FV fast read is
-		 * 104 MHz, so 133 MHz applies to JV only. */
-		.name = "W25Q128JV/FV",
+		/* W25Q128JV: Winbond W25Q128JV datasheet Rev. C (2016-11-16). Sections: 8.2
+		 * instruction set, 9.6 AC electrical characteristics, 7.1 status registers.
+		 * Alias: W25Q128FV and W25Q128BV answer the same ID with the same geometry,
+		 * opcodes and SR layout, but their fast read stops at 104 MHz and FV page program
+		 * is slower (tPP typ 0.7 ms), so the entry is the current JV and not named JV/FV. */
+		.name = "W25Q128JV",
 		.vendor = "Winbond",
 		.jedec_id = 0xef4018,
 		.size = MIB(16),
@@ -331,11 +333,11 @@ static const struct chip_info chipdb[] = {
 		.datasheet = "Winbond W25Q128JW datasheet",
 	},
 	{
-		/* W25Q64JW/FW: Winbond W25Q64JW datasheet. Sections: 8.2 instruction set, 9.6 AC
-		 * electrical characteristics, 7.1 status registers. W25Q64FW answers the same ID;
-		 * its limits are the same or looser except fast read (104 MHz). Values from the
-		 * datasheet as recalled, not re-read for this entry. */
-		.name = "W25Q64JW/FW",
+		/* W25Q64JW: Winbond W25Q64JW datasheet. Sections: 8.2 instruction set, 9.6 AC
+		 * electrical characteristics, 7.1 status registers. Alias: W25Q64FW/DW answer the
+		 * same ID; their fast read stops at 104 MHz. Values from the datasheet as
+		 * recalled, not re-read for this entry. */
+		.name = "W25Q64JW",
 		.vendor = "Winbond",
 		.jedec_id = 0xef6017,
 		.size = MIB(8),
@@ -4008,11 +4010,15 @@ const struct chip_info *chipdb_at(size_t i)
  * Does name match entry name "BASE/ALT/..."? The whole string, BASE, or BASE with its last
  * strlen(ALT) characters replaced by ALT ("W25Q128JV/FV" -> "W25Q128FV").
  */
-static bool name_matches(const char *entry, const char *name)
+bool chipdb_name_matches(const char *entry, const char *name)
 {
-	const char *slash = strchr(entry, '/');
-	size_t base_len, name_len = strlen(name);
+	const char *slash;
+	size_t base_len, name_len;
 
+	if (!entry || !name)
+		return false;
+	slash = strchr(entry, '/');
+	name_len = strlen(name);
 	if (!strcasecmp(entry, name))
 		return true;
 	if (!slash)
@@ -4038,7 +4044,7 @@ const struct chip_info *chipdb_find_name(const char *name)
 	if (!name || !*name)
 		return NULL;
 	for (size_t i = 0; i < ARRAY_SIZE(chipdb); i++)
-		if (name_matches(chipdb[i].name, name))
+		if (chipdb_name_matches(chipdb[i].name, name))
 			return &chipdb[i];
 	return NULL;
 }

@@ -197,6 +197,10 @@ static void parse_bfpt(struct parse *ps)
 			     exp);
 			continue;
 		}
+		if (op == 0x00 || op == 0xff) {
+			note(si, "erase type %u has opcode 0x%02x, ignored", i + 1, op);
+			continue;
+		}
 		si->bfpt_erase[i].size = 1u << exp;
 		si->bfpt_erase[i].opcode = op;
 	}

@@ -5,6 +5,7 @@
  */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -670,6 +671,22 @@ static void nine_dword_table_assumes_256_byte_pages(void **state)
 	free(si);
 }
 
+static void erase_type_with_blank_opcode_ignored(void **state)
+{
+	struct synth s;
+	struct sfdp_info *si = malloc(sizeof(*si));
+
+	(void)state;
+	synth_init(&s, 16, 1);
+	put_le32(bfpt_dw(&s, 8), 0xff0f200c); /* 32 KiB with opcode 0xff */
+	assert_int_equal(synth_parse(&s, si), 0);
+	assert_int_equal(si->bfpt_erase[1].size, 0);
+	assert_int_equal(si->info.n_erase, 2);
+	assert_erase(&si->info.erase[1], KIB_(64), 0xd8, 0);
+	assert_true(has_note(si, "erase type 2 has opcode 0xff"));
+	free(si);
+}
+
 static void page_size_above_256_is_not_believed(void **state)
 {
 	struct synth s;
@@ -751,6 +768,52 @@ static void sector_map_with_detection_intersects_configurations(void **state)
 	assert_erase(&si->info.erase[0], KIB_(4), 0x20, 0);
 	assert_erase(&si->info.erase[1], KIB_(64), 0xd8, 0);
 	free(si);
+}
+
+/*
+ * The shared collection (FLASHD_SHARED_DIR/sfdp) is where new dumps arrive; every one of them
+ * must be in tests/data/sfdp with the same bytes, so the tests above see all of them. Nothing
+ * to compare when the shared directory is not there (a plain checkout): the copies count.
+ */
+static void shared_dumps_are_all_copied(void **state)
+{
+	const char *shared = getenv("FLASHD_SHARED_DIR");
+	char dir[4096];
+	struct dirent *e;
+	DIR *d;
+	unsigned n = 0;
+
+	(void)state;
+	/* not cmocka's skip(): meson reads its "not ok # SKIP" as a failure */
+	snprintf(dir, sizeof(dir), "%s/sfdp", shared ? shared : "");
+	d = shared ? opendir(dir) : NULL;
+	if (!d) {
+		print_message("# no shared SFDP collection at \"%s\", copies only\n", dir);
+		return;
+	}
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		char path[4096 + 256];
+		struct dump mine;
+		FILE *f;
+		uint8_t *b;
+
+		if (l < 6 || strcmp(e->d_name + l - 5, ".sfdp"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		f = fopen(path, "rb");
+		assert_non_null(f);
+		mine = load(e->d_name);
+		b = malloc(mine.len + 1);
+		assert_int_equal(fread(b, 1, mine.len + 1, f), mine.len);
+		fclose(f);
+		th_assert_bytes(b, mine.buf, mine.len);
+		free(b);
+		free(mine.buf);
+		n++;
+	}
+	closedir(d);
+	assert_true(n >= ARRAY_SIZE(dumps));
 }
 
 static void compare_database_and_sfdp_agree(void **state)
@@ -853,10 +916,12 @@ int main(void)
 	    cmocka_unit_test(broken_sector_map_dropped_never_erases_more),
 	    cmocka_unit_test(density_power_of_two_form),
 	    cmocka_unit_test(nine_dword_table_assumes_256_byte_pages),
+	    cmocka_unit_test(erase_type_with_blank_opcode_ignored),
 	    cmocka_unit_test(page_size_above_256_is_not_believed),
 	    cmocka_unit_test(four_byte_only_and_wren_entry),
 	    cmocka_unit_test(same_size_two_opcodes_keeps_the_first),
 	    cmocka_unit_test(sector_map_with_detection_intersects_configurations),
+	    cmocka_unit_test(shared_dumps_are_all_copied),
 	    cmocka_unit_test(compare_database_and_sfdp_agree),
 	    cmocka_unit_test(compare_counts_and_describes_each_contradiction),
 	    cmocka_unit_test(compare_ignores_fields_sfdp_leaves_unknown),
