@@ -1,0 +1,722 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine.c - the worker thread and the front ends' view of it.
+ *
+ * DESIGN
+ * One worker thread owns the bus and the chip. Front ends submit jobs to a bounded queue
+ * (jobq) and stream image data through the job's block queue; they never touch the bus. The
+ * worker identifies the chip at start, then runs one job at a time:
+ *   - before each job it re-reads the JEDEC ID (15 µs): a chip swapped or pulled between
+ *     jobs is identified again and the job fails instead of writing to the wrong part;
+ *   - the job runs through ops.c with hooks that publish progress (atomics, no locks on the
+ *     hot path), record ranges, check for cancellation and feed the backup store;
+ *   - afterwards the chip is always left idle (WEL clear, 3-byte mode).
+ * A snapshot of the chip (info, protection, probe report) is copied under a mutex for
+ * front ends, so chip.info never waits for the bus.
+ *
+ * Shutdown (engine_stop): the queue is closed, queued jobs are cancelled, the running job is
+ * asked to stop at its next safe boundary and recorded as interrupted.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "backup.h"
+#include "blockq.h"
+#include "clock.h"
+#include "jobq.h"
+#include "log.h"
+#include "nor.h"
+#include "ops.h"
+#include "probe.h"
+#include "spibus.h"
+#include "util.h"
+
+#define WORKER_POLL_MS 500
+#define STREAM_TIMEOUT_MS 60000 /* a client that sends or reads nothing for this long is gone */
+
+struct engine {
+	struct engine_config cfg;
+	char *state_dir;
+	struct jobq *jobq;
+	struct backup_store *backups;
+	pthread_t worker;
+	bool started;
+	_Atomic bool stopping;
+	_Atomic uint64_t heartbeat_ns;
+	_Atomic uint32_t want_speed_hz;
+
+	/* worker-only */
+	struct nor *nor;
+
+	pthread_mutex_t chip_lock; /* guards chip */
+	struct engine_chip chip;
+};
+
+void engine_config_init(struct engine_config *c)
+{
+	*c = (struct engine_config){
+		.state_dir = "/var/lib/flashd",
+		.max_pending = 4,
+		.history = 32,
+		.block_size = KIB(64),
+		.n_blocks = 16,
+		.backup_max_count = 20,
+		.backup_max_bytes = (uint64_t)MIB(512),
+	};
+}
+
+static void set_status(struct engine *e, const char *fmt, ...) PRINTF_FMT(2, 3);
+
+static void set_status(struct engine *e, const char *fmt, ...)
+{
+	char buf[160];
+	va_list ap;
+
+	if (!e->cfg.on_status)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	e->cfg.on_status(e->cfg.on_status_ctx, buf);
+}
+
+/* ---- chip identification (worker thread) ---- */
+
+static void publish_chip(struct engine *e, int r, const struct probe_report *rep,
+			 const struct nor_error *err)
+{
+	struct engine_chip c = {0};
+
+	c.present = r >= 0 && e->nor;
+	if (c.present) {
+		c.info = *nor_info(e->nor);
+		(void)nor_protect_read(e->nor, &c.protect);
+	}
+	if (rep)
+		c.report = *rep;
+	if (err && r < 0)
+		c.error = *err;
+	c.speed_hz = spibus_speed(e->cfg.bus);
+	c.probed_ns = fclock_mono_ns();
+	pthread_mutex_lock(&e->chip_lock);
+	e->chip = c;
+	pthread_mutex_unlock(&e->chip_lock);
+}
+
+static int identify(struct engine *e, struct nor_error *ret_err)
+{
+	struct probe_report rep;
+	struct nor_error err = {0};
+	int r;
+
+	nor_free(e->nor);
+	e->nor = NULL;
+	r = probe_chip(e->cfg.bus, &e->cfg.probe, &e->nor, &rep, &err);
+	publish_chip(e, r, &rep, &err);
+	if (r < 0) {
+		log_errno(LOG_LVL_WARN, r, "no chip: %s", err.detail);
+		set_status(e, "no chip: %s", err.detail);
+		if (ret_err)
+			*ret_err = err;
+		return r;
+	}
+	log_info("chip: %s %s (JEDEC %06x), %u KiB, page %u, from the %s%s%s",
+		 nor_info(e->nor)->vendor, nor_info(e->nor)->name, nor_info(e->nor)->jedec_id,
+		 nor_info(e->nor)->size / 1024, nor_info(e->nor)->page_size,
+		 nor_info(e->nor)->source == CHIP_SRC_SFDP ? "SFDP tables" : "chip database",
+		 rep.notes[0] ? "; " : "", rep.notes);
+	set_status(e, "idle: %s", nor_info(e->nor)->name);
+	return 0;
+}
+
+/* The chip must still be the one we identified; 0, or -ENODEV with the story in err. */
+static int check_chip(struct engine *e, struct nor_error *err)
+{
+	uint32_t id = 0;
+	int r;
+
+	if (!e->nor)
+		return identify(e, err);
+	r = probe_read_id(e->cfg.bus, &id);
+	if (r >= 0 && id == nor_info(e->nor)->jedec_id)
+		return 0;
+	{
+		char was[64];
+
+		snprintf(was, sizeof(was), "%s (%06x)", nor_info(e->nor)->name,
+			 nor_info(e->nor)->jedec_id);
+		r = identify(e, err);
+		if (r < 0)
+			return r;
+		memset(err, 0, sizeof(*err));
+		err->code = -ENODEV;
+		snprintf(err->op, sizeof(err->op), "probe");
+		snprintf(err->detail, sizeof(err->detail),
+			 "the chip changed from %s to %s (%06x) since it was identified; check "
+			 "it is the chip you meant and submit the job again",
+			 was, nor_info(e->nor)->name, nor_info(e->nor)->jedec_id);
+		return -ENODEV;
+	}
+}
+
+/* ---- job <-> ops glue ---- */
+
+struct run {
+	struct engine *e;
+	struct job *job;
+	struct blockq *q;
+	struct blockq_block *blk; /* partly consumed input block */
+	size_t blk_off;
+	struct backup *backup;
+	bool restore_failed;
+	struct nor_error restore_err;
+	const uint8_t *inline_src; /* small writes carried inside the job */
+	size_t inline_len, inline_pos;
+	uint8_t *inline_dst;
+	size_t inline_cap, inline_used;
+};
+
+static const enum job_phase phase_map[_OPS_PHASE_MAX] = {
+	[OPS_PHASE_READING] = JOB_PHASE_READING,
+	[OPS_PHASE_ERASING] = JOB_PHASE_ERASING,
+	[OPS_PHASE_PROGRAMMING] = JOB_PHASE_PROGRAMMING,
+	[OPS_PHASE_VERIFYING] = JOB_PHASE_VERIFYING,
+};
+
+static void hk_phase(void *ctx, enum ops_phase p, uint64_t total)
+{
+	struct run *run = ctx;
+
+	job_set_phase(run->job, phase_map[p], total);
+}
+
+static void hk_progress(void *ctx, uint64_t n)
+{
+	struct run *run = ctx;
+
+	job_progress_add(run->job, n);
+	atomic_store(&run->e->heartbeat_ns, fclock_mono_ns());
+}
+
+static bool hk_cancelled(void *ctx)
+{
+	struct run *run = ctx;
+
+	return job_cancel_requested(run->job) || atomic_load(&run->e->stopping);
+}
+
+static void hk_range(void *ctx, enum ops_range_kind k, uint32_t addr, uint32_t len)
+{
+	static const enum job_range_kind map[_OPS_RANGE_MAX] = {
+		[OPS_RANGE_ERASED] = JOB_RANGE_ERASED,
+		[OPS_RANGE_PROGRAMMED] = JOB_RANGE_PROGRAMMED,
+		[OPS_RANGE_MISMATCH] = JOB_RANGE_MISMATCH,
+	};
+	struct run *run = ctx;
+
+	job_add_range(run->job, map[k], addr, len);
+	if (k != OPS_RANGE_MISMATCH)
+		job_add_range(run->job, JOB_RANGE_CHANGED, addr, len);
+}
+
+static int hk_source(void *ctx, uint8_t *buf, size_t len)
+{
+	struct run *run = ctx;
+
+	if (run->inline_src) {
+		if (len > run->inline_len - run->inline_pos)
+			return -EPIPE;
+		memcpy(buf, run->inline_src + run->inline_pos, len);
+		run->inline_pos += len;
+		return 0;
+	}
+	while (len) {
+		size_t n;
+		int r;
+
+		if (!run->blk) {
+			r = blockq_pop(run->q, STREAM_TIMEOUT_MS, &run->blk);
+			if (r == -ETIMEDOUT)
+				return -ETIMEDOUT;
+			if (r < 0 || !run->blk)
+				return r < 0 && r != -EPIPE ? r : -EPIPE;
+			run->blk_off = 0;
+		}
+		n = MIN(len, run->blk->len - run->blk_off);
+		memcpy(buf, run->blk->data + run->blk_off, n);
+		run->blk_off += n;
+		buf += n;
+		len -= n;
+		if (run->blk_off == run->blk->len) {
+			blockq_release(run->q, run->blk);
+			run->blk = NULL;
+		}
+	}
+	return 0;
+}
+
+static int hk_source_end(void *ctx)
+{
+	struct run *run = ctx;
+	int r;
+
+	if (run->inline_src)
+		return run->inline_pos == run->inline_len ? 0 : -EMSGSIZE;
+	if (run->blk)
+		return -EMSGSIZE;
+	r = blockq_pop(run->q, STREAM_TIMEOUT_MS, &run->blk);
+	if (r >= 0 && run->blk) {
+		blockq_release(run->q, run->blk);
+		run->blk = NULL;
+		return -EMSGSIZE;
+	}
+	return r == -EPIPE || (r >= 0 && !run->blk) ? 0 : r;
+}
+
+static int hk_sink(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct run *run = ctx;
+
+	if (run->inline_dst) {
+		if (len > run->inline_cap - run->inline_used)
+			return -EMSGSIZE;
+		memcpy(run->inline_dst + run->inline_used, buf, len);
+		run->inline_used += len;
+		return 0;
+	}
+	while (len) {
+		struct blockq_block *b;
+		size_t n;
+		int r = blockq_get_free(run->q, STREAM_TIMEOUT_MS, &b);
+
+		if (r < 0)
+			return r;
+		n = MIN(len, b->cap);
+		memcpy(b->data, buf, n);
+		r = blockq_push(run->q, b, n);
+		if (r < 0)
+			return r;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int hk_backup_add(void *ctx, uint32_t addr, const uint8_t *data, size_t len)
+{
+	struct run *run = ctx;
+	const struct chip_info *info = nor_info(run->e->nor);
+	int r;
+
+	if (!run->backup) {
+		struct backup_meta meta = {
+			.job_id = job_id(run->job),
+			.jedec_id = info->jedec_id,
+			.chip_size = info->size,
+		};
+
+		snprintf(meta.chip_name, sizeof(meta.chip_name), "%s", info->name);
+		r = backup_begin(run->e->backups, &meta, job_params(run->job)->len + KIB(64) * 2,
+				 &run->backup);
+		if (r < 0)
+			return r;
+	}
+	return backup_add(run->backup, addr, data, len);
+}
+
+static int hk_backup_commit(void *ctx)
+{
+	struct run *run = ctx;
+
+	return run->backup ? backup_sync(run->backup) : 0;
+}
+
+/* Keep the backup of a job that changed the chip (or failed trying); drop an empty one. */
+static void finish_backup(struct run *run)
+{
+	struct backup_info info;
+	int r;
+
+	if (!run->backup)
+		return;
+	r = backup_commit(run->backup, &info);
+	run->backup = NULL;
+	if (r < 0) {
+		log_errno(LOG_LVL_ERR, r, "job %llu: saving its backup",
+			  (unsigned long long)job_id(run->job));
+		return;
+	}
+	job_set_backup_id(run->job, info.id);
+	log_info("job %llu: backup %s (%llu bytes) holds the previous contents",
+		 (unsigned long long)job_id(run->job), info.id, (unsigned long long)info.bytes);
+}
+
+static int restore_cb(uint32_t addr, const uint8_t *data, size_t len, void *ctx);
+
+static void run_job(struct engine *e, struct job *job)
+{
+	const struct job_params *p = job_params(job);
+	struct run run = {.e = e, .job = job, .q = job_blockq(job)};
+	struct ops_hooks h = {
+		.ctx = &run,
+		.phase = hk_phase,
+		.progress = hk_progress,
+		.cancelled = hk_cancelled,
+		.range = hk_range,
+		.source = hk_source,
+		.source_end = hk_source_end,
+		.sink = hk_sink,
+		.backup_add = hk_backup_add,
+		.backup_commit = hk_backup_commit,
+	};
+	struct ops_result res = {0};
+	struct nor_error err = {0};
+	uint32_t want;
+	uint64_t len;
+	int r;
+
+	job_start(job);
+	set_status(e, "%s job %llu running", job_type_name(p->type),
+		   (unsigned long long)job_id(job));
+	want = atomic_exchange(&e->want_speed_hz, 0);
+	if (want) {
+		r = spibus_set_speed(e->cfg.bus, want);
+		if (r < 0)
+			log_errno(LOG_LVL_WARN, r, "setting the SPI clock to %u Hz, ignoring", want);
+		pthread_mutex_lock(&e->chip_lock);
+		e->chip.speed_hz = spibus_speed(e->cfg.bus);
+		pthread_mutex_unlock(&e->chip_lock);
+	}
+	if (p->inline_data) {
+		run.inline_src = p->inline_data;
+		run.inline_len = p->inline_len;
+	}
+	if (p->type == JOB_READ && !run.q) {
+		run.inline_dst = job_output(job, &run.inline_cap);
+	}
+
+	if (p->type == JOB_PROBE) {
+		r = identify(e, &err);
+		goto out;
+	}
+	r = check_chip(e, &err);
+	if (r < 0)
+		goto out;
+	len = p->whole_chip || (p->len == 0 && p->type != JOB_UNLOCK && p->type != JOB_RESTORE)
+		      ? nor_info(e->nor)->size - p->addr
+		      : p->len;
+	if (p->whole_chip && p->addr) {
+		r = -EINVAL;
+		snprintf(err.detail, sizeof(err.detail), "whole_chip with a non-zero offset");
+		goto out;
+	}
+
+	switch (p->type) {
+	case JOB_READ:
+		r = ops_read(e->nor, &h, p->addr, len, p->read_passes, &res, &err);
+		break;
+	case JOB_WRITE: {
+		struct ops_write_opts o;
+
+		ops_write_opts_init(&o);
+		o.full = p->mode == JOB_WRITE_FULL;
+		o.verify = p->verify;
+		o.unlock = p->unlock;
+		o.preserve = p->preserve;
+		o.spool_dir = e->state_dir;
+		r = ops_write(e->nor, &h, p->addr, len, &o, &res, &err);
+		break;
+	}
+	case JOB_ERASE: {
+		struct ops_erase_opts o;
+
+		ops_erase_opts_init(&o);
+		o.unlock = p->unlock;
+		o.preserve = p->preserve;
+		o.backup = !p->no_backup;
+		o.spool_dir = e->state_dir;
+		r = ops_erase(e->nor, &h, p->addr, len, &o, &res, &err);
+		break;
+	}
+	case JOB_VERIFY:
+		r = ops_verify(e->nor, &h, p->addr, len, &res, &err);
+		break;
+	case JOB_BLANK_CHECK:
+		r = ops_blank_check(e->nor, &h, p->addr, len, &res, &err);
+		if (r >= 0)
+			job_set_blank(job, res.blank, res.first_non_blank);
+		break;
+	case JOB_UNLOCK:
+		r = nor_unlock(e->nor, NULL);
+		if (r < 0)
+			err = *nor_last_error(e->nor);
+		break;
+	case JOB_RESTORE:
+		run.inline_src = NULL;
+		r = backup_read(e->backups, p->backup_id, restore_cb, &run);
+		if (run.restore_failed)
+			err = run.restore_err;
+		else if (r < 0)
+			snprintf(err.detail, sizeof(err.detail), "backup %s cannot be read back",
+				 p->backup_id);
+		break;
+	default:
+		r = -EINVAL;
+		snprintf(err.detail, sizeof(err.detail), "unknown job type");
+		break;
+	}
+
+out:
+	if (e->nor) {
+		int r2 = nor_idle(e->nor);
+
+		if (r2 < 0 && r >= 0) {
+			r = r2;
+			err = *nor_last_error(e->nor);
+		}
+		if (p->type == JOB_UNLOCK || res.unlocked)
+			publish_chip(e, 0, &e->chip.report, NULL);
+	}
+	if (run.blk)
+		blockq_release(run.q, run.blk);
+	if (run.q) {
+		if (r < 0)
+			blockq_abort(run.q, r);
+		else
+			blockq_close(run.q);
+	}
+	finish_backup(&run);
+	if (res.sha256[0])
+		job_set_digests(job, res.crc32, res.sha256);
+	job_set_bytes(job, res.bytes);
+	if (r >= 0) {
+		job_finish(job, JOB_DONE);
+	} else {
+		enum job_state st = JOB_FAILED;
+
+		if (r == -ECANCELED)
+			st = atomic_load(&e->stopping) ? JOB_INTERRUPTED : JOB_CANCELLED;
+		job_fail(job, r, err.op[0] ? err.op : job_type_name(p->type), err.has_addr,
+			 err.addr, "%s", err.detail[0] ? err.detail : errno_name(r));
+		log_err("job %llu (%s) %s: %s%s0x%06X: %s: %s", (unsigned long long)job_id(job),
+			job_type_name(p->type), st == JOB_FAILED ? "failed" : job_state_name(st),
+			err.op, " ", err.addr, err.detail, errno_name(r));
+		job_finish(job, st);
+	}
+	set_status(e, "idle: %s", e->nor ? nor_info(e->nor)->name : "no chip");
+}
+
+/* Restore: each saved range is written back with a smart write from memory. */
+static int restore_cb(uint32_t addr, const uint8_t *data, size_t len, void *ctx)
+{
+	struct run *run = ctx;
+	struct ops_write_opts o;
+	struct ops_result res;
+	struct ops_hooks h = {
+		.ctx = run,
+		.progress = hk_progress,
+		.cancelled = hk_cancelled,
+		.range = hk_range,
+		.source = hk_source,
+	};
+	struct nor_error err;
+	int r;
+
+	ops_write_opts_init(&o);
+	o.backup = false; /* restoring a backup does not make another of the same bytes */
+	o.unlock = job_params(run->job)->unlock;
+	o.spool_dir = run->e->state_dir;
+	run->inline_src = data;
+	run->inline_len = len;
+	run->inline_pos = 0;
+	r = ops_write(run->e->nor, &h, addr, len, &o, &res, &err);
+	if (r < 0) {
+		run->restore_failed = true;
+		run->restore_err = err;
+	}
+	return r;
+}
+
+static void *worker_main(void *arg)
+{
+	struct engine *e = arg;
+
+	log_set_thread_name("worker");
+	atomic_store(&e->heartbeat_ns, fclock_mono_ns());
+	(void)identify(e, NULL);
+	for (;;) {
+		struct job *job = NULL;
+		int r = jobq_pop(e->jobq, WORKER_POLL_MS, &job);
+
+		atomic_store(&e->heartbeat_ns, fclock_mono_ns());
+		if (r == -ESHUTDOWN)
+			break;
+		if (r < 0 || !job)
+			continue;
+		run_job(e, job);
+		jobq_done(e->jobq, job);
+		job_unref(job);
+	}
+	if (e->nor)
+		(void)nor_idle(e->nor);
+	return NULL;
+}
+
+/* ---- front-end API ---- */
+
+int engine_new(const struct engine_config *c, struct engine **ret)
+{
+	struct engine *e;
+	int r;
+
+	if (!c || !c->bus || !c->state_dir)
+		return -EINVAL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->cfg = *c;
+	pthread_mutex_init(&e->chip_lock, NULL);
+	e->state_dir = strdup(c->state_dir);
+	if (!e->state_dir) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	e->cfg.state_dir = e->state_dir;
+	if (mkdir(e->state_dir, 0700) < 0 && errno != EEXIST) {
+		r = log_errno(LOG_LVL_ERR, errno, "creating the state directory \"%s\"",
+			      e->state_dir);
+		goto fail;
+	}
+	r = jobq_new(c->max_pending, c->history, &e->jobq);
+	if (r < 0)
+		goto fail;
+	{
+		char dir[4096];
+
+		snprintf(dir, sizeof(dir), "%s/backups", e->state_dir);
+		r = backup_store_open(dir, c->backup_max_count, c->backup_max_bytes, &e->backups);
+		if (r < 0) {
+			log_errno(LOG_LVL_ERR, r, "opening the backup store \"%s\"", dir);
+			goto fail;
+		}
+	}
+	e->chip.speed_hz = spibus_speed(c->bus);
+	*ret = e;
+	return 0;
+fail:
+	engine_free(e);
+	return r;
+}
+
+int engine_start(struct engine *e)
+{
+	int r = pthread_create(&e->worker, NULL, worker_main, e);
+
+	if (r)
+		return -r;
+	e->started = true;
+	return 0;
+}
+
+static void cancel_queued(struct job *job, void *ctx)
+{
+	(void)ctx;
+	job_fail(job, -ESHUTDOWN, job_type_name(job_params(job)->type), false, 0,
+		 "the daemon stopped before the job ran");
+	job_finish(job, JOB_CANCELLED);
+}
+
+void engine_stop(struct engine *e)
+{
+	if (!e || !e->started)
+		return;
+	atomic_store(&e->stopping, true);
+	jobq_close(e->jobq);
+	jobq_drain_pending(e->jobq, cancel_queued, NULL);
+	pthread_join(e->worker, NULL);
+	e->started = false;
+}
+
+void engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	engine_stop(e);
+	nor_free(e->nor);
+	jobq_free(e->jobq);
+	backup_store_close(e->backups);
+	pthread_mutex_destroy(&e->chip_lock);
+	free(e->state_dir);
+	free(e);
+}
+
+int engine_submit(struct engine *e, const struct job_params *p, struct job **ret, char *busy_msg,
+		  size_t busy_len)
+{
+	struct job *job;
+	int r;
+
+	if (atomic_load(&e->stopping))
+		return -ESHUTDOWN;
+	r = job_new(p, &job);
+	if (r < 0)
+		return r;
+	r = jobq_submit(e->jobq, job);
+	if (r < 0) {
+		if (r == -EBUSY && busy_msg)
+			jobq_describe_busy(e->jobq, busy_msg, busy_len);
+		job_unref(job);
+		return r;
+	}
+	*ret = job;
+	return 0;
+}
+
+struct job *engine_find_job(struct engine *e, uint64_t id)
+{
+	return jobq_find(e->jobq, id);
+}
+
+void engine_list_jobs(struct engine *e, void (*cb)(struct job *job, void *ctx), void *ctx)
+{
+	jobq_list(e->jobq, cb, ctx);
+}
+
+int engine_chip(struct engine *e, struct engine_chip *ret)
+{
+	pthread_mutex_lock(&e->chip_lock);
+	*ret = e->chip;
+	pthread_mutex_unlock(&e->chip_lock);
+	return 0;
+}
+
+int engine_set_speed(struct engine *e, uint32_t hz)
+{
+	struct engine_chip c;
+
+	if (hz == 0)
+		return -EINVAL;
+	engine_chip(e, &c);
+	if (c.present && c.info.max_clock_hz && hz > c.info.max_clock_hz)
+		return -EINVAL;
+	atomic_store(&e->want_speed_hz, hz);
+	return 0;
+}
+
+uint64_t engine_heartbeat_ns(struct engine *e)
+{
+	return atomic_load(&e->heartbeat_ns);
+}
+
+struct backup_store *engine_backups(struct engine *e)
+{
+	return e->backups;
+}
