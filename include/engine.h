@@ -72,7 +72,8 @@ int engine_submit(struct engine *e, const struct job_params *p, struct job **ret
 /* New reference or NULL. */
 struct job *engine_find_job(struct engine *e, uint64_t id);
 /* Running, queued, then finished jobs, newest first. */
-void engine_list_jobs(struct engine *e, void (*cb)(struct job *job, void *ctx), void *ctx);
+/* cb returns 0 to go on, non-zero to stop. */
+void engine_list_jobs(struct engine *e, int (*cb)(struct job *job, void *ctx), void *ctx);
 
 int engine_chip(struct engine *e, struct engine_chip *ret);
 

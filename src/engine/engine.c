@@ -318,13 +318,13 @@ static int hk_backup_add(void *ctx, uint32_t addr, const uint8_t *data, size_t l
 
 	if (!run->backup) {
 		struct backup_meta meta = {
-			.job_id = job_id(run->job),
+			.job_id = job_get_id(run->job),
 			.jedec_id = info->jedec_id,
 			.chip_size = info->size,
 		};
 
 		snprintf(meta.chip_name, sizeof(meta.chip_name), "%s", info->name);
-		r = backup_begin(run->e->backups, &meta, job_params(run->job)->len + KIB(64) * 2,
+		r = backup_begin(run->e->backups, &meta, job_get_params(run->job)->len + KIB(64) * 2,
 				 &run->backup);
 		if (r < 0)
 			return r;
@@ -351,20 +351,20 @@ static void finish_backup(struct run *run)
 	run->backup = NULL;
 	if (r < 0) {
 		log_errno(LOG_LVL_ERR, r, "job %llu: saving its backup",
-			  (unsigned long long)job_id(run->job));
+			  (unsigned long long)job_get_id(run->job));
 		return;
 	}
 	job_set_backup_id(run->job, info.id);
 	log_info("job %llu: backup %s (%llu bytes) holds the previous contents",
-		 (unsigned long long)job_id(run->job), info.id, (unsigned long long)info.bytes);
+		 (unsigned long long)job_get_id(run->job), info.id, (unsigned long long)info.bytes);
 }
 
 static int restore_cb(uint32_t addr, const uint8_t *data, size_t len, void *ctx);
 
 static void run_job(struct engine *e, struct job *job)
 {
-	const struct job_params *p = job_params(job);
-	struct run run = {.e = e, .job = job, .q = job_blockq(job)};
+	const struct job_params *p = job_get_params(job);
+	struct run run = {.e = e, .job = job, .q = job_stream(job)};
 	struct ops_hooks h = {
 		.ctx = &run,
 		.phase = hk_phase,
@@ -385,7 +385,7 @@ static void run_job(struct engine *e, struct job *job)
 
 	job_start(job);
 	set_status(e, "%s job %llu running", job_type_name(p->type),
-		   (unsigned long long)job_id(job));
+		   (unsigned long long)job_get_id(job));
 	want = atomic_exchange(&e->want_speed_hz, 0);
 	if (want) {
 		r = spibus_set_speed(e->cfg.bus, want);
@@ -395,13 +395,10 @@ static void run_job(struct engine *e, struct job *job)
 		e->chip.speed_hz = spibus_speed(e->cfg.bus);
 		pthread_mutex_unlock(&e->chip_lock);
 	}
-	if (p->inline_data) {
-		run.inline_src = p->inline_data;
-		run.inline_len = p->inline_len;
-	}
-	if (p->type == JOB_READ && !run.q) {
-		run.inline_dst = job_output(job, &run.inline_cap);
-	}
+	if (p->data == JOB_DATA_BUFFER && p->type != JOB_READ)
+		run.inline_src = job_inline_data(job, &run.inline_len);
+	if (p->data == JOB_DATA_BUFFER && p->type == JOB_READ)
+		run.inline_dst = job_result_buffer(job, &run.inline_cap);
 
 	if (p->type == JOB_PROBE) {
 		r = identify(e, &err);
@@ -427,7 +424,7 @@ static void run_job(struct engine *e, struct job *job)
 		struct ops_write_opts o;
 
 		ops_write_opts_init(&o);
-		o.full = p->mode == JOB_WRITE_FULL;
+		o.full = p->write_mode == JOB_WRITE_FULL;
 		o.verify = p->verify;
 		o.unlock = p->unlock;
 		o.preserve = p->preserve;
@@ -452,7 +449,7 @@ static void run_job(struct engine *e, struct job *job)
 	case JOB_BLANK_CHECK:
 		r = ops_blank_check(e->nor, &h, p->addr, len, &res, &err);
 		if (r >= 0)
-			job_set_blank(job, res.blank, res.first_non_blank);
+			job_set_blank_result(job, res.blank, res.first_non_blank);
 		break;
 	case JOB_UNLOCK:
 		r = nor_unlock(e->nor, NULL);
@@ -496,7 +493,8 @@ out:
 	finish_backup(&run);
 	if (res.sha256[0])
 		job_set_digests(job, res.crc32, res.sha256);
-	job_set_bytes(job, res.bytes);
+	if (run.inline_dst)
+		job_set_result_len(job, run.inline_used);
 	if (r >= 0) {
 		job_finish(job, JOB_DONE);
 	} else {
@@ -504,9 +502,10 @@ out:
 
 		if (r == -ECANCELED)
 			st = atomic_load(&e->stopping) ? JOB_INTERRUPTED : JOB_CANCELLED;
-		job_fail(job, r, err.op[0] ? err.op : job_type_name(p->type), err.has_addr,
-			 err.addr, "%s", err.detail[0] ? err.detail : errno_name(r));
-		log_err("job %llu (%s) %s: %s%s0x%06X: %s: %s", (unsigned long long)job_id(job),
+		job_fail(job, r, err.op[0] ? err.op : job_type_name(p->type),
+			 err.has_addr ? err.addr : JOB_NO_ADDR, "%s",
+			 err.detail[0] ? err.detail : errno_name(r));
+		log_err("job %llu (%s) %s: %s%s0x%06X: %s: %s", (unsigned long long)job_get_id(job),
 			job_type_name(p->type), st == JOB_FAILED ? "failed" : job_state_name(st),
 			err.op, " ", err.addr, err.detail, errno_name(r));
 		job_finish(job, st);
@@ -532,7 +531,7 @@ static int restore_cb(uint32_t addr, const uint8_t *data, size_t len, void *ctx)
 
 	ops_write_opts_init(&o);
 	o.backup = false; /* restoring a backup does not make another of the same bytes */
-	o.unlock = job_params(run->job)->unlock;
+	o.unlock = job_get_params(run->job)->unlock;
 	o.spool_dir = run->e->state_dir;
 	run->inline_src = data;
 	run->inline_len = len;
@@ -629,7 +628,7 @@ int engine_start(struct engine *e)
 static void cancel_queued(struct job *job, void *ctx)
 {
 	(void)ctx;
-	job_fail(job, -ESHUTDOWN, job_type_name(job_params(job)->type), false, 0,
+	job_fail(job, -ESHUTDOWN, job_type_name(job_get_params(job)->type), JOB_NO_ADDR,
 		 "the daemon stopped before the job ran");
 	job_finish(job, JOB_CANCELLED);
 }
@@ -685,9 +684,9 @@ struct job *engine_find_job(struct engine *e, uint64_t id)
 	return jobq_find(e->jobq, id);
 }
 
-void engine_list_jobs(struct engine *e, void (*cb)(struct job *job, void *ctx), void *ctx)
+void engine_list_jobs(struct engine *e, int (*cb)(struct job *job, void *ctx), void *ctx)
 {
-	jobq_list(e->jobq, cb, ctx);
+	(void)jobq_list(e->jobq, cb, ctx);
 }
 
 int engine_chip(struct engine *e, struct engine_chip *ret)
