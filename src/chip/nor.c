@@ -310,32 +310,42 @@ int nor_wait_ready(struct nor *nor, uint64_t typ_us, uint64_t max_us, const char
  * between them that shows whether WREN was accepted. The caller then waits.
  */
 int nor_write_cmd(struct nor *nor, const uint8_t *hdr, size_t hdr_len, const uint8_t *data,
-		  size_t data_len, const char *op, uint32_t addr)
+		  size_t data_len, const char *op, uint32_t addr, uint64_t busy_max_us)
 {
 	static const uint8_t rdsr_tx[2] = {NOR_OP_RDSR, 0};
-	uint8_t rdsr_rx[2] = {0, 0};
-	struct spibus_seg segs[4];
-	size_t n = 0;
-	int r;
 
-	r = nor_write_enable_prefix(nor, segs, &n);
-	if (r < 0)
-		return r;
-	if (n) /* only when the bus can toggle CS inside a transaction */
-		segs[n++] = (struct spibus_seg){.tx = rdsr_tx, .rx = rdsr_rx, .len = 2,
-						.cs_toggle = true};
-	segs[n++] = (struct spibus_seg){.tx = hdr, .len = hdr_len};
-	if (data_len)
-		segs[n++] = (struct spibus_seg){.tx = data, .len = data_len};
-	r = nor_xfer(nor, segs, n, op, true, addr);
-	if (r < 0)
-		return r;
-	if (n > 2 && !(rdsr_rx[1] & NOR_SR_WEL))
+	for (int attempt = 0;; attempt++) {
+		uint8_t rdsr_rx[2] = {0, 0};
+		struct spibus_seg segs[4];
+		size_t n = 0;
+		int r;
+
+		r = nor_write_enable_prefix(nor, segs, &n);
+		if (r < 0)
+			return r;
+		if (n) /* only when the bus can toggle CS inside a transaction */
+			segs[n++] = (struct spibus_seg){.tx = rdsr_tx, .rx = rdsr_rx, .len = 2,
+							.cs_toggle = true};
+		segs[n++] = (struct spibus_seg){.tx = hdr, .len = hdr_len};
+		if (data_len)
+			segs[n++] = (struct spibus_seg){.tx = data, .len = data_len};
+		r = nor_xfer(nor, segs, n, op, true, addr);
+		if (r < 0)
+			return r;
+		if (n <= 2 || (rdsr_rx[1] & NOR_SR_WEL))
+			return 0;
+		if ((rdsr_rx[1] & NOR_SR_WIP) && attempt == 0) {
+			/* still busy with something: the chip ignored us; wait, then once more */
+			r = nor_wait_ready(nor, 0, busy_max_us, op, addr);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		return nor_fail(nor, -EIO, op, true, addr,
 				"write enable not latched (status 0x%02X after WREN): chip missing, "
 				"WP#/HOLD# not driven high, or MOSI/MISO swapped",
 				rdsr_rx[1]);
-	return 0;
+	}
 }
 
 int nor_read(struct nor *nor, uint32_t addr, uint8_t *buf, size_t len)
@@ -389,7 +399,7 @@ static int nor_program_pages(struct nor *nor, uint32_t addr, const uint8_t *buf,
 		r = nor_addr_header(nor, NOR_OP_PP, NOR_OP_PP_4B, addr, "program", hdr, &hdr_len);
 		if (r < 0)
 			return r;
-		r = nor_write_cmd(nor, hdr, hdr_len, buf, n, "program", addr);
+		r = nor_write_cmd(nor, hdr, hdr_len, buf, n, "program", addr, max);
 		if (r < 0)
 			return r;
 		r = nor_wait_ready(nor, typ, max, "program", addr);
@@ -416,7 +426,7 @@ static int nor_program_sst_aai(struct nor *nor, uint32_t addr, const uint8_t *bu
 		if ((addr & 1) || len == 1) {
 			hdr[0] = NOR_OP_PP;
 			put_be24(hdr + 1, addr);
-			r = nor_write_cmd(nor, hdr, 4, buf, 1, "program", addr);
+			r = nor_write_cmd(nor, hdr, 4, buf, 1, "program", addr, max);
 			if (r >= 0)
 				r = nor_wait_ready(nor, typ, max, "program", addr);
 			if (r < 0)
@@ -431,7 +441,7 @@ static int nor_program_sst_aai(struct nor *nor, uint32_t addr, const uint8_t *bu
 			put_be24(hdr + 1, addr);
 			hdr[4] = buf[0];
 			hdr[5] = buf[1];
-			r = nor_write_cmd(nor, hdr, 6, NULL, 0, "program", addr);
+			r = nor_write_cmd(nor, hdr, 6, NULL, 0, "program", addr, max);
 			in_aai = true;
 		} else {
 			const uint8_t word[3] = {NOR_OP_AAI_WP, buf[0], buf[1]};
@@ -510,7 +520,8 @@ int nor_erase(struct nor *nor, uint32_t addr, uint32_t size)
 	r = nor_addr_header(nor, et->opcode, et->opcode_4b, addr, "erase", hdr, &hdr_len);
 	if (r < 0)
 		return r;
-	r = nor_write_cmd(nor, hdr, hdr_len, NULL, 0, "erase", addr);
+	r = nor_write_cmd(nor, hdr, hdr_len, NULL, 0, "erase", addr,
+			  et->max_us ? et->max_us : FALLBACK_ERASE_MAX_US);
 	if (r < 0)
 		return r;
 	return nor_wait_ready(nor, et->typ_us, et->max_us ? et->max_us : FALLBACK_ERASE_MAX_US,
@@ -528,7 +539,7 @@ int nor_chip_erase(struct nor *nor)
 	r = nor_protect_check(nor, 0, nor->info.size);
 	if (r < 0)
 		return r;
-	r = nor_write_cmd(nor, &op, 1, NULL, 0, "chip-erase", 0);
+	r = nor_write_cmd(nor, &op, 1, NULL, 0, "chip-erase", 0, max_ms * 1000u);
 	if (r < 0)
 		return r;
 	return nor_wait_ready(nor, typ_us, max_ms * 1000u, "chip-erase", 0);

@@ -23,8 +23,12 @@ int nor_fail(struct nor *nor, int code, const char *op, bool has_addr, uint32_t 
 int nor_read_sr(struct nor *nor, uint8_t op, uint8_t *ret);
 int nor_wait_ready(struct nor *nor, uint64_t typ_us, uint64_t max_us, const char *op,
 		   uint32_t addr);
+/*
+ * WREN + status read + command in one transaction. If the chip was still busy (it then ignores
+ * both), waits up to busy_max_us and sends it once more.
+ */
 int nor_write_cmd(struct nor *nor, const uint8_t *hdr, size_t hdr_len, const uint8_t *data,
-		  size_t data_len, const char *op, uint32_t addr);
+		  size_t data_len, const char *op, uint32_t addr, uint64_t busy_max_us);
 int nor_write_enable_prefix(struct nor *nor, struct spibus_seg *segs, size_t *n);
 int nor_addr_header(struct nor *nor, uint8_t op3, uint8_t op4, uint32_t addr, const char *opname,
 		    uint8_t hdr[5], size_t *ret_len);

@@ -274,7 +274,8 @@ static int nor_write_sr(struct nor *nor, unsigned reg, uint8_t value, const uint
 		if (r < 0)
 			return nor_fail(nor, r, "write-status", false, 0, "EWSR+WRSR failed");
 	} else {
-		r = nor_write_cmd(nor, cmd, cmd_len, NULL, 0, "write-status", 0);
+		r = nor_write_cmd(nor, cmd, cmd_len, NULL, 0, "write-status", 0,
+				  info->write_status_max_us ? info->write_status_max_us : 100000u);
 		if (r < 0)
 			return r;
 	}
@@ -309,7 +310,7 @@ static int nor_write_srs(struct nor *nor, const uint8_t want[3], const uint8_t h
 static int sst26_write_bpr(struct nor *nor, const uint8_t *bpr, size_t len)
 {
 	uint8_t hdr = SST26_WBPR;
-	int r = nor_write_cmd(nor, &hdr, 1, bpr, len, "write-protection", 0);
+	int r = nor_write_cmd(nor, &hdr, 1, bpr, len, "write-protection", 0, 100000u);
 
 	if (r < 0)
 		return r;
@@ -341,7 +342,7 @@ int nor_unlock(struct nor *nor, struct nor_protect_saved *saved)
 		r = sst26_read_bpr(nor, s.bpr, s.bpr_len);
 		if (r < 0)
 			return r;
-		r = nor_write_cmd(nor, &ulbpr, 1, NULL, 0, "unlock", 0);
+		r = nor_write_cmd(nor, &ulbpr, 1, NULL, 0, "unlock", 0, 100000u);
 		if (r < 0)
 			return r;
 	} else if (before.n_ranges) {

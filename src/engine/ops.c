@@ -583,8 +583,10 @@ static int execute_plan(struct write_ctx *c, bool verify, const char *op, struct
 					    "cancelled before programming");
 				goto out;
 			}
-			/* one page per command; report contiguous runs as one range */
-			while (pg + run < w->len / c->P && w->prog[pg + run] && run < 1)
+			/* one page per call so cancel acts at page boundaries; byte-program parts
+			 * (page size 1) take runs of up to 256 bytes so AAI can stream words */
+			while (pg + run < w->len / c->P && w->prog[pg + run] &&
+			       (run < 1 || (c->P == 1 && run < 256)))
 				run++;
 			r = nor_program(c->nor, w->addr + pg * c->P, buf + (size_t)pg * c->P,
 					(size_t)run * c->P);
