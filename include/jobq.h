@@ -50,7 +50,8 @@ int jobq_describe_busy(struct jobq *q, char *buf, size_t len);
 
 /*
  * Worker: wait up to timeout_ms for the oldest pending job, make it the running one, call
- * job_start() on it and return a new reference. 0, -ETIMEDOUT, -ESHUTDOWN once closed (even
+ * job_start() on it and return a new reference. Pending jobs that were already finished
+ * (e.g. job_finish(CANCELLED) by a front end) are filed in the history and skipped. 0, -ETIMEDOUT, -ESHUTDOWN once closed (even
  * if jobs are pending: drain them with jobq_drain_pending()), -EBUSY if a job is still
  * running (jobq_done() was not called).
  */
@@ -76,6 +77,13 @@ size_t jobq_pending_count(struct jobq *q);
  */
 typedef int (*jobq_list_fn)(struct job *job, void *ctx);
 int jobq_list(struct jobq *q, jobq_list_fn cb, void *ctx);
+
+/*
+ * Cancel job id: a pending job is removed, finished CANCELLED at once (its callbacks run on
+ * this thread) and filed in the history; the running job gets job_cancel() (the worker
+ * stops at the next page/erase-block boundary). 0, -EALREADY (already finished), -ENOENT.
+ */
+int jobq_cancel(struct jobq *q, uint64_t id);
 
 /* Refuse further submits with -ESHUTDOWN and wake the worker. Idempotent. */
 void jobq_close(struct jobq *q);

@@ -471,7 +471,7 @@ void job_set_result_len(struct job *job, size_t n)
 }
 
 /* Lock held. */
-static void set_error_va(struct job *job, int code, const char *op, uint64_t addr,
+__attribute__((format(printf, 5, 0))) static void set_error_va(struct job *job, int code, const char *op, uint64_t addr,
 			 const char *fmt, va_list ap)
 {
 	if (job->has_error)

@@ -174,6 +174,19 @@ int jobq_describe_busy(struct jobq *q, char *buf, size_t len)
 	return n;
 }
 
+/* Lock held; consumes the queue's reference on job; returns a reference to drop. */
+static struct job *history_add_locked(struct jobq *q, struct job *job)
+{
+	struct job *drop = NULL;
+
+	if (q->history.cap == 0)
+		return job;
+	if (q->history.count == q->history.cap)
+		drop = ring_shift(&q->history);
+	ring_push(&q->history, job);
+	return drop;
+}
+
 int jobq_pop(struct jobq *q, uint64_t timeout_ms, struct job **ret_job)
 {
 	struct timespec deadline;
@@ -188,6 +201,8 @@ int jobq_pop(struct jobq *q, uint64_t timeout_ms, struct job **ret_job)
 	deadline.tv_nsec = (long)(ns % NSEC_PER_SEC);
 
 	pthread_mutex_lock(&q->lock);
+again:
+	r = 0;
 	for (;;) {
 		if (q->closed) {
 			r = -ESHUTDOWN;
@@ -207,6 +222,18 @@ int jobq_pop(struct jobq *q, uint64_t timeout_ms, struct job **ret_job)
 	}
 	if (r == 0) {
 		job = ring_shift(&q->pending);
+		/*
+		 * Someone finished it while it waited (job_finish() on a queued job): it never
+		 * runs; file it and look again without waiting anew.
+		 */
+		if (job_state_is_terminal(job_get_state(job))) {
+			struct job *drop = history_add_locked(q, job);
+
+			pthread_mutex_unlock(&q->lock);
+			job_unref(drop);
+			pthread_mutex_lock(&q->lock);
+			goto again;
+		}
 		q->running = job;
 		/*
 		 * Under the queue lock, so nobody sees a running job that is still QUEUED.
@@ -217,19 +244,6 @@ int jobq_pop(struct jobq *q, uint64_t timeout_ms, struct job **ret_job)
 	}
 	pthread_mutex_unlock(&q->lock);
 	return r;
-}
-
-/* Lock held; consumes the queue's reference on job; returns a reference to drop. */
-static struct job *history_add_locked(struct jobq *q, struct job *job)
-{
-	struct job *drop = NULL;
-
-	if (q->history.cap == 0)
-		return job;
-	if (q->history.count == q->history.cap)
-		drop = ring_shift(&q->history);
-	ring_push(&q->history, job);
-	return drop;
 }
 
 void jobq_done(struct jobq *q, struct job *job)
@@ -354,4 +368,54 @@ size_t jobq_drain_pending(struct jobq *q, jobq_drain_fn cb, void *ctx)
 		n++;
 	}
 	return n;
+}
+
+int jobq_cancel(struct jobq *q, uint64_t id)
+{
+	struct job *job = NULL, *drop = NULL;
+	bool was_pending = false;
+	int r;
+
+	pthread_mutex_lock(&q->lock);
+	if (q->running && job_get_id(q->running) == id) {
+		job = job_ref(q->running);
+	} else {
+		for (size_t i = 0; i < q->pending.count; i++) {
+			size_t pos = (q->pending.head + i) % q->pending.cap;
+
+			if (job_get_id(q->pending.v[pos]) != id)
+				continue;
+			job = q->pending.v[pos]; /* takes over the pending reference */
+			/* close the gap, keeping FIFO order */
+			for (size_t k = i; k + 1 < q->pending.count; k++)
+				q->pending.v[(q->pending.head + k) % q->pending.cap] =
+					q->pending.v[(q->pending.head + k + 1) % q->pending.cap];
+			q->pending.count--;
+			was_pending = true;
+			break;
+		}
+	}
+	if (!job) {
+		for (size_t i = 0; i < q->history.count; i++)
+			if (job_get_id(ring_newest(&q->history, i)) == id) {
+				pthread_mutex_unlock(&q->lock);
+				return -EALREADY;
+			}
+		pthread_mutex_unlock(&q->lock);
+		return -ENOENT;
+	}
+	pthread_mutex_unlock(&q->lock);
+
+	r = job_cancel(job);
+	if (was_pending) {
+		/* It never ran: finish it now instead of making it wait for its turn. */
+		(void)job_finish(job, JOB_CANCELLED);
+		pthread_mutex_lock(&q->lock);
+		drop = history_add_locked(q, job);
+		pthread_mutex_unlock(&q->lock);
+		job_unref(drop);
+		return 0;
+	}
+	job_unref(job);
+	return r;
 }

@@ -289,6 +289,59 @@ static void close_refuses_submits_and_drain_finishes_pending(void **state)
 	jobq_free(q);
 }
 
+static void cancel_pending_finishes_now_and_running_gets_flag(void **state)
+{
+	struct jobq *q = new_q(4, 8);
+	uint64_t r_id = submit_new(q, JOB_ERASE), a = submit_new(q, JOB_PROBE),
+		 b = submit_new(q, JOB_PROBE), c = submit_new(q, JOB_PROBE);
+	struct job *running, *job;
+
+	(void)state;
+	assert_int_equal(jobq_pop(q, 0, &running), 0);
+	assert_int_equal(job_get_id(running), r_id);
+	assert_int_equal(jobq_cancel(q, b), 0);
+	job = jobq_find(q, b);
+	assert_non_null(job);
+	assert_int_equal(job_get_state(job), JOB_CANCELLED);
+	job_unref(job);
+	assert_int_equal(jobq_pending_count(q), 2);
+	assert_int_equal(jobq_cancel(q, b), -EALREADY);
+	assert_int_equal(jobq_cancel(q, 999999), -ENOENT);
+
+	assert_int_equal(jobq_cancel(q, r_id), 0);
+	assert_true(job_cancel_requested(running));
+	assert_int_equal(job_get_state(running), JOB_RUNNING);
+	job_finish(running, JOB_CANCELLED);
+	jobq_done(q, running);
+	job_unref(running);
+	/* FIFO order of the rest is kept */
+	assert_int_equal(run_one(q, JOB_DONE), a);
+	assert_int_equal(run_one(q, JOB_DONE), c);
+	jobq_free(q);
+}
+
+static void pop_skips_jobs_finished_while_queued(void **state)
+{
+	struct jobq *q = new_q(4, 8);
+	struct job *first = new_job(JOB_PROBE), *job;
+	uint64_t second;
+
+	(void)state;
+	assert_int_equal(jobq_submit(q, first), 0);
+	second = submit_new(q, JOB_PROBE);
+	job_finish(first, JOB_CANCELLED); /* a front end gave up on it */
+	assert_int_equal(jobq_pop(q, 0, &job), 0);
+	assert_int_equal(job_get_id(job), second);
+	job_finish(job, JOB_DONE);
+	jobq_done(q, job);
+	job_unref(job);
+	job = jobq_find(q, job_get_id(first));
+	assert_ptr_equal(job, first);
+	job_unref(job);
+	job_unref(first);
+	jobq_free(q);
+}
+
 /* ---- threads ---- */
 
 struct worker {
@@ -437,6 +490,8 @@ int main(void)
 		cmocka_unit_test(history_is_bounded_oldest_dropped),
 		cmocka_unit_test(list_is_running_pending_history_newest_first),
 		cmocka_unit_test(close_refuses_submits_and_drain_finishes_pending),
+		cmocka_unit_test(cancel_pending_finishes_now_and_running_gets_flag),
+		cmocka_unit_test(pop_skips_jobs_finished_while_queued),
 		cmocka_unit_test(worker_thread_runs_every_job_once_in_order),
 		cmocka_unit_test(close_wakes_idle_worker),
 	};
