@@ -522,6 +522,8 @@ int job_finish(struct job *job, enum job_state state)
 		pthread_mutex_unlock(&job->lock);
 		return -EALREADY;
 	}
+	/* A callback may drop the last reference its owner held; keep the job alive here. */
+	job_ref(job);
 	switch (state) {
 	case JOB_FAILED:
 		set_error_plain(job, -EIO, "failed");
@@ -563,6 +565,7 @@ int job_finish(struct job *job, enum job_state state)
 	job->settled = true;
 	pthread_cond_broadcast(&job->cond);
 	pthread_mutex_unlock(&job->lock);
+	job_unref(job);
 	return 0;
 }
 

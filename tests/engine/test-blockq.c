@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "blockq.h"
 #include "util.h"
@@ -456,6 +457,102 @@ static void nonblocking_consumer_driven_by_hooks(void **state)
 	free(dst);
 }
 
+/*
+ * Clearing the hooks waits for a hook call in progress, so the front end may free ctx
+ * right after: the hook is held inside until the clearing thread has started, and the
+ * clearing thread checks on return that the hook has already left.
+ */
+struct inflight {
+	struct blockq *q;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool entered, release, cleared;
+	atomic_int exited;
+	int exited_seen_by_clearer;
+};
+
+static void slow_hook(void *ctx)
+{
+	struct inflight *f = ctx;
+
+	pthread_mutex_lock(&f->lock);
+	f->entered = true;
+	pthread_cond_broadcast(&f->cond);
+	while (!f->release)
+		pthread_cond_wait(&f->cond, &f->lock);
+	pthread_mutex_unlock(&f->lock);
+	atomic_store(&f->exited, 1);
+}
+
+static void *pusher_main(void *arg)
+{
+	struct inflight *f = arg;
+	struct blockq_block *b;
+
+	if (blockq_try_get_free(f->q, &b) == 0)
+		(void)blockq_push(f->q, b, 1); /* runs slow_hook on this thread */
+	return NULL;
+}
+
+static void *clearer_main(void *arg)
+{
+	struct inflight *f = arg;
+
+	blockq_set_hooks(f->q, NULL, NULL, NULL);
+	f->exited_seen_by_clearer = atomic_load(&f->exited);
+	pthread_mutex_lock(&f->lock);
+	f->cleared = true;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+static void clearing_hooks_waits_for_call_in_progress(void **state)
+{
+	struct inflight f = {.q = new_q(16, 2)};
+	pthread_t tp, tc;
+
+	(void)state;
+	pthread_mutex_init(&f.lock, NULL);
+	pthread_cond_init(&f.cond, NULL);
+	blockq_set_hooks(f.q, NULL, slow_hook, &f);
+	assert_int_equal(pthread_create(&tp, NULL, pusher_main, &f), 0);
+	pthread_mutex_lock(&f.lock);
+	while (!f.entered)
+		pthread_cond_wait(&f.cond, &f.lock);
+	pthread_mutex_unlock(&f.lock);
+	assert_int_equal(pthread_create(&tc, NULL, clearer_main, &f), 0);
+	/*
+	 * Give a broken set_hooks() the chance to return early. The wait only ever ends early
+	 * for a broken implementation, so a slow machine cannot make a correct one fail.
+	 */
+	{
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200 * 1000 * 1000;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&f.lock);
+		while (!f.cleared && pthread_cond_timedwait(&f.cond, &f.lock, &until) == 0)
+			;
+		assert_false(f.cleared);
+		pthread_mutex_unlock(&f.lock);
+	}
+	pthread_mutex_lock(&f.lock);
+	f.release = true;
+	pthread_cond_broadcast(&f.cond);
+	pthread_mutex_unlock(&f.lock);
+	pthread_join(tc, NULL);
+	pthread_join(tp, NULL);
+	assert_int_equal(f.exited_seen_by_clearer, 1);
+	pthread_cond_destroy(&f.cond);
+	pthread_mutex_destroy(&f.lock);
+	blockq_free(f.q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -470,6 +567,7 @@ int main(void)
 		cmocka_unit_test(blocked_producer_proceeds_only_after_release),
 		cmocka_unit_test(close_and_abort_wake_blocked_threads),
 		cmocka_unit_test(nonblocking_consumer_driven_by_hooks),
+		cmocka_unit_test(clearing_hooks_waits_for_call_in_progress),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -422,6 +422,22 @@ static void on_finish_runs_in_order_once_and_immediately_when_late(void **state)
 	job_unref(job);
 }
 
+static void cb_drop_ref(struct job *job, void *ctx)
+{
+	(void)ctx;
+	job_unref(job); /* the front end's reference, dropped when it hears the end */
+}
+
+static void callback_may_drop_the_last_reference(void **state)
+{
+	struct job *job = new_job(JOB_ERASE);
+
+	(void)state;
+	assert_int_equal(job_on_finish(job, cb_drop_ref, NULL), 0);
+	/* the only reference now belongs to the callback; ASan catches a use after free */
+	assert_int_equal(job_finish(job, JOB_DONE), 0);
+}
+
 static void wait_times_out_on_unfinished_job(void **state)
 {
 	struct job *job = new_job(JOB_ERASE);
@@ -630,6 +646,7 @@ int main(void)
 		cmocka_unit_test(cancel_sets_flag_and_aborts_stream),
 		cmocka_unit_test(finish_closes_stream_on_done_and_aborts_on_failure),
 		cmocka_unit_test(on_finish_runs_in_order_once_and_immediately_when_late),
+		cmocka_unit_test(callback_may_drop_the_last_reference),
 		cmocka_unit_test(wait_times_out_on_unfinished_job),
 		cmocka_unit_test(wait_returns_after_callbacks_on_other_threads),
 		cmocka_unit_test(progress_and_snapshots_race_free),
