@@ -323,7 +323,7 @@ static int hk_backup_add(void *ctx, uint32_t addr, const uint8_t *data, size_t l
 			.chip_size = info->size,
 		};
 
-		snprintf(meta.chip_name, sizeof(meta.chip_name), "%s", info->name);
+		snprintf(meta.chip, sizeof(meta.chip), "%s", info->name);
 		r = backup_begin(run->e->backups, &meta, job_get_params(run->job)->len + KIB(64) * 2,
 				 &run->backup);
 		if (r < 0)
@@ -356,7 +356,9 @@ static void finish_backup(struct run *run)
 	}
 	job_set_backup_id(run->job, info.id);
 	log_info("job %llu: backup %s (%llu bytes) holds the previous contents",
-		 (unsigned long long)job_get_id(run->job), info.id, (unsigned long long)info.bytes);
+		 (unsigned long long)job_get_id(run->job), info.id,
+		 (unsigned long long)info.total_bytes);
+	backup_info_clear(&info);
 }
 
 static int restore_cb(uint32_t addr, const uint8_t *data, size_t len, void *ctx);
