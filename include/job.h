@@ -197,6 +197,8 @@ enum job_state job_get_state(const struct job *job);
 bool job_state_is_terminal(enum job_state state);
 /* Borrowed for the life of the caller's reference; never changes after job_new(). */
 const struct job_params *job_get_params(const struct job *job);
+/* Lock-free. */
+enum job_phase job_get_phase(const struct job *job);
 /* Lock-free: bytes done and total of the current phase. Either pointer may be NULL. */
 void job_get_progress(const struct job *job, uint64_t *ret_done, uint64_t *ret_total);
 

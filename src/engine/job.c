@@ -328,6 +328,11 @@ const struct job_params *job_get_params(const struct job *job)
 	return &job->params;
 }
 
+enum job_phase job_get_phase(const struct job *job)
+{
+	return (enum job_phase)atomic_load_explicit(&job->phase, memory_order_relaxed);
+}
+
 void job_get_progress(const struct job *job, uint64_t *ret_done, uint64_t *ret_total)
 {
 	if (ret_done)

@@ -147,22 +147,19 @@ int jobq_describe_busy(struct jobq *q, char *buf, size_t len)
 	pthread_mutex_unlock(&q->lock);
 
 	if (running) {
-		struct job_snapshot s;
+		enum job_phase phase = job_get_phase(running);
+		uint64_t done, total;
 		unsigned pct = 0;
 
-		/* Progress is lock-free; the phase needs no consistency with it for a message. */
-		if (job_snapshot(running, &s) == 0) {
-			if (s.total > 0)
-				pct = (unsigned)(s.done * 100 / s.total);
-			job_snapshot_clear(&s);
-		} else {
-			s.phase = JOB_PHASE_NONE;
-		}
-		if (s.phase != JOB_PHASE_NONE)
+		/* Lock-free reads: a busy answer must not wait for the worker. */
+		job_get_progress(running, &done, &total);
+		if (total > 0)
+			pct = (unsigned)(MIN(done, total) * 100 / total);
+		if (phase != JOB_PHASE_NONE)
 			n = snprintf(buf, len, "%s job %llu running (%s %u%%), %zu queued",
 				     job_type_name(job_get_type(running)),
 				     (unsigned long long)job_get_id(running),
-				     job_phase_name(s.phase), pct, pending);
+				     job_phase_name(phase), pct, pending);
 		else
 			n = snprintf(buf, len, "%s job %llu running, %zu queued",
 				     job_type_name(job_get_type(running)),

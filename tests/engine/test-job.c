@@ -276,6 +276,7 @@ static void snapshot_reports_phase_progress_digests_and_results(void **state)
 	job_set_phase(job, JOB_PHASE_READING, 1000);
 	job_progress_add(job, 400);
 	job_progress_add(job, 10);
+	assert_int_equal(job_get_phase(job), JOB_PHASE_READING);
 	job_get_progress(job, &done, &total);
 	assert_int_equal(done, 410);
 	assert_int_equal(total, 1000);
