@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "nor.h"
 
@@ -54,8 +55,9 @@ struct ops_hooks {
 	bool (*cancelled)(void *ctx);
 	/* Something happened to [addr, addr+len). */
 	void (*range)(void *ctx, enum ops_range_kind kind, uint32_t addr, uint32_t len);
-	/* write/verify: deliver exactly len bytes of the image, or -errno (-EPIPE: ended early). */
-	int (*source)(void *ctx, uint8_t *buf, size_t len);
+	/* write/verify: deliver len bytes of the image; returns how many it delivered (fewer only
+	 * when the image ended early), or -errno. */
+	ssize_t (*source)(void *ctx, uint8_t *buf, size_t len);
 	/* write/verify: after the last byte, 0 if the stream ends here, -EMSGSIZE if it goes on. */
 	int (*source_end)(void *ctx);
 	/* read: consume len bytes (may block while the consumer is slow). */

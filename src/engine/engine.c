@@ -160,8 +160,8 @@ static int check_chip(struct engine *e, struct nor_error *err)
 		err->code = -ENODEV;
 		snprintf(err->op, sizeof(err->op), "probe");
 		snprintf(err->detail, sizeof(err->detail),
-			 "the chip changed from %s to %s (%06x) since it was identified; check "
-			 "it is the chip you meant and submit the job again",
+			 "the chip changed from %.40s to %.32s (%06x) since it was identified; "
+			 "check it is the chip you meant and submit the job again",
 			 was, nor_info(e->nor)->name, nor_info(e->nor)->jedec_id);
 		return -ENODEV;
 	}
@@ -176,6 +176,7 @@ struct run {
 	struct blockq_block *blk; /* partly consumed input block */
 	size_t blk_off;
 	struct backup *backup;
+	char backup_msg[200]; /* why the backup could not start (disk full) */
 	bool restore_failed;
 	struct nor_error restore_err;
 	const uint8_t *inline_src; /* small writes carried inside the job */
@@ -227,40 +228,44 @@ static void hk_range(void *ctx, enum ops_range_kind k, uint32_t addr, uint32_t l
 		job_add_range(run->job, JOB_RANGE_CHANGED, addr, len);
 }
 
-static int hk_source(void *ctx, uint8_t *buf, size_t len)
+static ssize_t hk_source(void *ctx, uint8_t *buf, size_t len)
 {
 	struct run *run = ctx;
+	size_t done = 0;
 
 	if (run->inline_src) {
-		if (len > run->inline_len - run->inline_pos)
-			return -EPIPE;
-		memcpy(buf, run->inline_src + run->inline_pos, len);
-		run->inline_pos += len;
-		return 0;
+		size_t n = MIN(len, run->inline_len - run->inline_pos);
+
+		memcpy(buf, run->inline_src + run->inline_pos, n);
+		run->inline_pos += n;
+		return (ssize_t)n;
 	}
-	while (len) {
+	if (!run->q)
+		return 0;
+	while (done < len) {
 		size_t n;
 		int r;
 
 		if (!run->blk) {
 			r = blockq_pop(run->q, STREAM_TIMEOUT_MS, &run->blk);
-			if (r == -ETIMEDOUT)
-				return -ETIMEDOUT;
-			if (r < 0 || !run->blk)
-				return r < 0 && r != -EPIPE ? r : -EPIPE;
+			if (r < 0)
+				return r == -ETIMEDOUT ? -ETIMEDOUT : r;
+			if (r == 0) { /* end of stream */
+				run->blk = NULL;
+				break;
+			}
 			run->blk_off = 0;
 		}
-		n = MIN(len, run->blk->len - run->blk_off);
-		memcpy(buf, run->blk->data + run->blk_off, n);
+		n = MIN(len - done, run->blk->len - run->blk_off);
+		memcpy(buf + done, run->blk->data + run->blk_off, n);
 		run->blk_off += n;
-		buf += n;
-		len -= n;
+		done += n;
 		if (run->blk_off == run->blk->len) {
 			blockq_release(run->q, run->blk);
 			run->blk = NULL;
 		}
 	}
-	return 0;
+	return (ssize_t)done;
 }
 
 static int hk_source_end(void *ctx)
@@ -270,15 +275,17 @@ static int hk_source_end(void *ctx)
 
 	if (run->inline_src)
 		return run->inline_pos == run->inline_len ? 0 : -EMSGSIZE;
+	if (!run->q)
+		return 0;
 	if (run->blk)
 		return -EMSGSIZE;
 	r = blockq_pop(run->q, STREAM_TIMEOUT_MS, &run->blk);
-	if (r >= 0 && run->blk) {
+	if (r == 1) {
 		blockq_release(run->q, run->blk);
 		run->blk = NULL;
 		return -EMSGSIZE;
 	}
-	return r == -EPIPE || (r >= 0 && !run->blk) ? 0 : r;
+	return r;
 }
 
 static int hk_sink(void *ctx, const uint8_t *buf, size_t len)
@@ -324,8 +331,9 @@ static int hk_backup_add(void *ctx, uint32_t addr, const uint8_t *data, size_t l
 		};
 
 		snprintf(meta.chip, sizeof(meta.chip), "%s", info->name);
+		/* the worst case: every block of the range changes, plus the unaligned edges */
 		r = backup_begin(run->e->backups, &meta, job_get_params(run->job)->len + KIB(64) * 2,
-				 &run->backup);
+				 &run->backup, run->backup_msg, sizeof(run->backup_msg));
 		if (r < 0)
 			return r;
 	}
@@ -385,7 +393,6 @@ static void run_job(struct engine *e, struct job *job)
 	uint64_t len;
 	int r;
 
-	job_start(job);
 	set_status(e, "%s job %llu running", job_type_name(p->type),
 		   (unsigned long long)job_get_id(job));
 	want = atomic_exchange(&e->want_speed_hz, 0);
@@ -474,6 +481,11 @@ static void run_job(struct engine *e, struct job *job)
 	}
 
 out:
+	if (r < 0 && run.backup_msg[0]) {
+		snprintf(err.op, sizeof(err.op), "backup");
+		err.has_addr = false;
+		snprintf(err.detail, sizeof(err.detail), "%.170s; nothing was changed", run.backup_msg);
+	}
 	if (e->nor) {
 		int r2 = nor_idle(e->nor);
 

@@ -651,6 +651,7 @@ int ops_write(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_
 	uint8_t *old = NULL, *new = NULL;
 	uint64_t end = (uint64_t)addr + len;
 	bool unlocked = false;
+	ssize_t got;
 	int r, r2;
 
 	hashes_init(&hs);
@@ -698,13 +699,15 @@ int ops_write(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_
 			goto done;
 		}
 		memcpy(new, old, wlen);
-		r = h->source(h->ctx, new + (lo - waddr), hi - lo);
-		if (r < 0) {
-			r = op_fail(&e, r, "write", true, lo,
-				    r == -EPIPE ? "the image ended after %llu of %llu bytes; "
-						  "nothing was changed"
-						: "the image stream failed after %llu of %llu bytes",
-				    (unsigned long long)(lo - addr), (unsigned long long)len);
+		got = h->source(h->ctx, new + (lo - waddr), hi - lo);
+		if (got < (ssize_t)(hi - lo)) {
+			r = op_fail(&e, got < 0 ? (int)got : -EPIPE, "write", true, lo,
+				    got < 0 ? "the image stream failed after %llu of %llu bytes; "
+					      "nothing was changed"
+					    : "the image ended after %llu of %llu bytes; nothing was "
+					      "changed",
+				    (unsigned long long)(lo - addr + (got > 0 ? (size_t)got : 0)),
+				    (unsigned long long)len);
 			goto done;
 		}
 		hashes_update(&hs, new + (lo - waddr), hi - lo);
@@ -1051,6 +1054,7 @@ int ops_verify(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64
 	struct hashes hs;
 	uint8_t *chip = NULL, *img = NULL;
 	uint32_t first_bad = 0;
+	ssize_t got;
 	int r;
 
 	hashes_init(&hs);
@@ -1072,10 +1076,12 @@ int ops_verify(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64
 			r = op_fail(&e, -ECANCELED, "verify", true, a, "cancelled");
 			goto out;
 		}
-		r = h->source(h->ctx, img, n);
-		if (r < 0) {
-			r = op_fail(&e, r, "verify", true, a, "the image ended after %llu of %llu bytes",
-				    (unsigned long long)done, (unsigned long long)len);
+		got = h->source(h->ctx, img, n);
+		if (got < (ssize_t)n) {
+			r = op_fail(&e, got < 0 ? (int)got : -EPIPE, "verify", true, a,
+				    "the image ended after %llu of %llu bytes",
+				    (unsigned long long)(done + (got > 0 ? (size_t)got : 0)),
+				    (unsigned long long)len);
 			goto out;
 		}
 		hashes_update(&hs, img, n);

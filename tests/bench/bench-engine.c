@@ -44,12 +44,12 @@ static void gen_reset(struct gen *g, uint32_t seed, uint64_t len)
 	g->len = len;
 }
 
-static int gen_source(void *ctx, uint8_t *buf, size_t len)
+static ssize_t gen_source(void *ctx, uint8_t *buf, size_t len)
 {
 	struct gen *g = ctx;
 
 	if (g->pos + len > g->len)
-		return -EPIPE;
+		len = (size_t)(g->len - g->pos);
 	for (size_t i = 0; i < len; i++) {
 		g->x ^= g->x << 13;
 		g->x ^= g->x >> 17;
@@ -59,7 +59,7 @@ static int gen_source(void *ctx, uint8_t *buf, size_t len)
 			buf[i] = (uint8_t)~buf[i];
 	}
 	g->pos += len;
-	return 0;
+	return (ssize_t)len;
 }
 
 static int discard_sink(void *ctx, const uint8_t *buf, size_t len)

@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The engine end to end on the simulator: jobs through the queue and the worker thread, image
+ * data streamed through the block queue from another thread, backups restoring exactly,
+ * cancellation, busy refusal, shutdown interrupting a job. Also runs under ThreadSanitizer.
+ */
+#include "harness.h"
+#include "simfix.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backup.h"
+#include "blockq.h"
+#include "clock.h"
+#include "digest.h"
+#include "engine.h"
+#include "job.h"
+#include "simchip.h"
+#include "spibus.h"
+#include "util.h"
+
+struct env {
+	struct simfix *f;
+	struct engine *e;
+	char *state;
+};
+
+static struct env *env_open_scale(const char *profile, double scale, unsigned max_pending)
+{
+	struct env *v = calloc(1, sizeof(*v));
+	struct simchip_opts so;
+	struct engine_config c;
+
+	assert_non_null(v);
+	simchip_opts_init(&so);
+	so.time_scale = scale;
+	v->f = simfix_open_opts(profile, &so);
+	v->state = th_path(v->f->dir, "state");
+	engine_config_init(&c);
+	c.bus = v->f->bus;
+	c.state_dir = v->state;
+	c.max_pending = max_pending;
+	c.block_size = KIB(16);
+	c.n_blocks = 4;
+	assert_int_equal(engine_new(&c, &v->e), 0);
+	assert_int_equal(engine_start(v->e), 0);
+	return v;
+}
+
+static void wait_running(struct job *job)
+{
+	while (job_get_state(job) == JOB_QUEUED)
+		(void)job_wait(job, 2);
+}
+
+static void wait_chip(struct env *v)
+{
+	struct engine_chip chip;
+
+	for (;;) {
+		assert_int_equal(engine_chip(v->e, &chip), 0);
+		if (chip.probed_ns)
+			return;
+		fclock_sleep_ns(fclock_monotonic(), NSEC_PER_MSEC);
+	}
+}
+
+static struct env *env_open(const char *profile)
+{
+	return env_open_scale(profile, 0, 4);
+}
+
+static void env_close(struct env *v)
+{
+	engine_free(v->e);
+	free(v->state);
+	simfix_close(v->f);
+	free(v);
+}
+
+struct feeder {
+	struct blockq *q;
+	const uint8_t *data;
+	size_t len;
+	pthread_t th;
+};
+
+static void *feed(void *arg)
+{
+	struct feeder *fd = arg;
+	size_t done = 0;
+
+	while (done < fd->len) {
+		struct blockq_block *b;
+		size_t n;
+
+		if (blockq_get_free(fd->q, 10000, &b) < 0)
+			return NULL;
+		n = MIN(fd->len - done, b->cap);
+		memcpy(b->data, fd->data + done, n);
+		if (blockq_push(fd->q, b, n) < 0)
+			return NULL;
+		done += n;
+	}
+	blockq_close(fd->q);
+	return NULL;
+}
+
+/* Submit a streamed write of data at addr and feed it from another thread. */
+static struct job *stream_write(struct env *v, uint32_t addr, const uint8_t *data, size_t len,
+				struct feeder *fd, bool start_feeding)
+{
+	struct job_params p;
+	struct job *job;
+
+	job_params_init(&p, JOB_WRITE);
+	p.addr = addr;
+	p.len = len;
+	p.data = JOB_DATA_STREAM;
+	assert_int_equal(engine_submit(v->e, &p, &job, NULL, 0), 0);
+	fd->q = job_stream(job);
+	fd->data = data;
+	fd->len = len;
+	if (start_feeding)
+		assert_int_equal(pthread_create(&fd->th, NULL, feed, fd), 0);
+	return job;
+}
+
+static void wait_done(struct job *job, enum job_state want)
+{
+	struct job_snapshot s;
+
+	assert_int_equal(job_wait(job, 60000), 0);
+	assert_int_equal(job_snapshot(job, &s), 0);
+	if (s.state != want)
+		fail_msg("job %llu: state %s, wanted %s (%s %s)", (unsigned long long)s.id,
+			 job_state_name(s.state), job_state_name(want), s.error.op, s.error.detail);
+	job_snapshot_clear(&s);
+}
+
+static void streamed_write_lands_exact_bytes_with_digests(void **state)
+{
+	struct env *v = env_open("W25Q128JV");
+	const size_t len = KIB(200) + 17;
+	uint8_t *data = malloc(len), *back = malloc(len);
+	struct feeder fd;
+	struct job *job;
+	struct job_snapshot s;
+
+	(void)state;
+	th_pattern(data, len, 77);
+	job = stream_write(v, 0x30003, data, len, &fd, true);
+	wait_done(job, JOB_DONE);
+	pthread_join(fd.th, NULL);
+	simfix_image_read(v->f, 0x30003, back, len);
+	th_assert_bytes(back, data, len);
+	assert_int_equal(job_snapshot(job, &s), 0);
+	assert_true(s.has_digests);
+	{
+		uint32_t crc;
+		char hex[65];
+
+		digest_buf(data, len, &crc, hex);
+		assert_int_equal(s.crc32, crc);
+		assert_string_equal(s.sha256, hex);
+	}
+	assert_int_equal(s.n_ranges[JOB_RANGE_PROGRAMMED], 1);
+	assert_int_equal(s.ranges[JOB_RANGE_PROGRAMMED][0].addr, 0x30000);
+	job_snapshot_clear(&s);
+	job_unref(job);
+	free(data);
+	free(back);
+	env_close(v);
+}
+
+static void failed_write_is_restored_exactly_from_its_backup(void **state)
+{
+	struct env *v = env_open("W25Q128JV");
+	const size_t len = KIB(128);
+	uint8_t *a = malloc(len), *b = malloc(len), *now = malloc(len);
+	struct feeder fd;
+	struct job *job;
+	struct job_snapshot s;
+	struct job_params p;
+	char msg[128], backup[JOB_BACKUP_ID_SIZE];
+
+	(void)state;
+	th_pattern(a, len, 1);
+	th_pattern(b, len, 2);
+	job = stream_write(v, 0, a, len, &fd, true);
+	wait_done(job, JOB_DONE);
+	pthread_join(fd.th, NULL);
+	job_unref(job);
+
+	/* the chip starts failing to program: the second write fails in verify */
+	assert_int_equal(simchip_fault_parse(v->f->sim, "program-fail", msg, sizeof(msg)), 0);
+	job = stream_write(v, 0, b, len, &fd, true);
+	wait_done(job, JOB_FAILED);
+	pthread_join(fd.th, NULL);
+	assert_int_equal(job_snapshot(job, &s), 0);
+	assert_int_equal(s.error.code, -EBADMSG);
+	assert_string_equal(s.error.op, "verify");
+	assert_true(s.backup_id[0] != 0);
+	assert_true(s.n_ranges[JOB_RANGE_ERASED] > 0);
+	snprintf(backup, sizeof(backup), "%s", s.backup_id);
+	job_snapshot_clear(&s);
+	job_unref(job);
+
+	assert_int_equal(simchip_fault_parse(v->f->sim, "clear", msg, sizeof(msg)), 0);
+	job_params_init(&p, JOB_RESTORE);
+	snprintf(p.backup_id, sizeof(p.backup_id), "%s", backup);
+	assert_int_equal(engine_submit(v->e, &p, &job, NULL, 0), 0);
+	wait_done(job, JOB_DONE);
+	job_unref(job);
+	simfix_image_read(v->f, 0, now, len);
+	th_assert_bytes(now, a, len);
+	free(a);
+	free(b);
+	free(now);
+	env_close(v);
+}
+
+static void truncated_stream_fails_before_anything_changes(void **state)
+{
+	struct env *v = env_open("GD25Q64C");
+	const size_t len = KIB(64);
+	uint8_t *a = malloc(len), *now = malloc(len);
+	struct feeder fd;
+	struct job *job;
+	struct job_snapshot s;
+
+	(void)state;
+	th_pattern(a, len, 5);
+	job = stream_write(v, 0, a, len, &fd, false);
+	fd.len = len - 100; /* the client goes away early */
+	assert_int_equal(pthread_create(&fd.th, NULL, feed, &fd), 0);
+	wait_done(job, JOB_FAILED);
+	pthread_join(fd.th, NULL);
+	assert_int_equal(job_snapshot(job, &s), 0);
+	assert_int_equal(s.error.code, -EPIPE);
+	assert_string_equal(s.error.detail,
+			    "the image ended after 65436 of 65536 bytes; nothing was changed");
+	assert_int_equal(s.n_ranges[JOB_RANGE_CHANGED], 0);
+	job_snapshot_clear(&s);
+	job_unref(job);
+	simfix_image_read(v->f, 0, now, len);
+	th_assert_filled(now, 0xFF, len);
+	free(a);
+	free(now);
+	env_close(v);
+}
+
+static void full_queue_is_busy_and_says_what_runs(void **state)
+{
+	struct env *v = env_open_scale("W25Q128JV", 0, 1);
+	struct feeder fd;
+	struct job *w, *q, *x = NULL;
+	struct job_params p;
+	char busy[200] = "";
+	uint8_t b = 0;
+
+	(void)state;
+	/* a write that waits for data keeps the worker busy */
+	w = stream_write(v, 0, &b, 1, &fd, false);
+	wait_running(w);
+	job_params_init(&p, JOB_BLANK_CHECK);
+	assert_int_equal(engine_submit(v->e, &p, &q, NULL, 0), 0);
+	assert_int_equal(engine_submit(v->e, &p, &x, busy, sizeof(busy)), -EBUSY);
+	assert_null(x);
+	assert_non_null(strstr(busy, "write job"));
+	assert_int_equal(pthread_create(&fd.th, NULL, feed, &fd), 0);
+	wait_done(w, JOB_DONE);
+	wait_done(q, JOB_DONE);
+	pthread_join(fd.th, NULL);
+	job_unref(w);
+	job_unref(q);
+	env_close(v);
+}
+
+static void cancel_stops_between_commands_and_reports_changes(void **state)
+{
+	struct env *v = env_open_scale("W25Q128JV", 0.02, 4);
+	const size_t len = MIB(1);
+	uint8_t *a = malloc(len);
+	struct feeder fd;
+	struct job *job;
+	struct job_snapshot s;
+	uint8_t sr1;
+
+	(void)state;
+	th_pattern(a, len, 9);
+	job = stream_write(v, 0, a, len, &fd, true);
+	/* wait until it programs, then cancel */
+	for (;;) {
+		assert_int_equal(job_snapshot(job, &s), 0);
+		if (s.phase == JOB_PHASE_PROGRAMMING && s.done > 0) {
+			job_snapshot_clear(&s);
+			break;
+		}
+		assert_false(job_state_is_terminal(s.state));
+		job_snapshot_clear(&s);
+		(void)job_wait(job, 5);
+	}
+	assert_int_equal(job_cancel(job), 0);
+	wait_done(job, JOB_CANCELLED);
+	pthread_join(fd.th, NULL);
+	assert_int_equal(job_snapshot(job, &s), 0);
+	assert_int_equal(s.error.code, -ECANCELED);
+	assert_true(s.n_ranges[JOB_RANGE_PROGRAMMED] >= 1);
+	assert_int_equal(s.ranges[JOB_RANGE_PROGRAMMED][0].addr, 0);
+	assert_true(s.ranges[JOB_RANGE_PROGRAMMED][0].len < len);
+	assert_int_equal(s.ranges[JOB_RANGE_PROGRAMMED][0].len % 256, 0);
+	job_snapshot_clear(&s);
+	job_unref(job);
+	engine_stop(v->e);
+	/* WEL is clear once the engine let go of the chip */
+	{
+		const uint8_t rdsr = 0x05;
+
+		assert_int_equal(spibus_cmd(v->f->bus, &rdsr, 1, &sr1, 1), 0);
+		assert_int_equal(sr1 & 0x03, 0);
+	}
+	free(a);
+	env_close(v);
+}
+
+static void stop_interrupts_the_running_job(void **state)
+{
+	struct env *v = env_open_scale("W25Q128JV", 0.02, 4);
+	const size_t len = MIB(1);
+	uint8_t *a = malloc(len);
+	struct feeder fd;
+	struct job *job;
+	struct job_snapshot s;
+
+	(void)state;
+	th_pattern(a, len, 10);
+	job = stream_write(v, 0, a, len, &fd, true);
+	for (;;) {
+		assert_int_equal(job_snapshot(job, &s), 0);
+		if (s.phase == JOB_PHASE_PROGRAMMING && s.done > 0) {
+			job_snapshot_clear(&s);
+			break;
+		}
+		job_snapshot_clear(&s);
+		(void)job_wait(job, 5);
+	}
+	engine_stop(v->e);
+	pthread_join(fd.th, NULL);
+	wait_done(job, JOB_INTERRUPTED);
+	assert_int_equal(job_snapshot(job, &s), 0);
+	assert_true(s.n_ranges[JOB_RANGE_PROGRAMMED] >= 1);
+	job_snapshot_clear(&s);
+	job_unref(job);
+	free(a);
+	env_close(v);
+}
+
+static void chip_swapped_between_jobs_is_noticed(void **state)
+{
+	struct env *v = env_open("W25Q128JV");
+	struct job_params p;
+	struct job *job;
+	struct job_snapshot s;
+	struct engine_chip chip;
+	char msg[128];
+
+	(void)state;
+	wait_chip(v);
+	assert_int_equal(simchip_fault_parse(v->f->sim, "swap=MX25L12835F", msg, sizeof(msg)), 0);
+	job_params_init(&p, JOB_BLANK_CHECK);
+	assert_int_equal(engine_submit(v->e, &p, &job, NULL, 0), 0);
+	wait_done(job, JOB_FAILED);
+	assert_int_equal(job_snapshot(job, &s), 0);
+	assert_int_equal(s.error.code, -ENODEV);
+	assert_non_null(strstr(s.error.detail, "the chip changed from W25Q128JV (ef4018) to "
+					       "MX25L12835F (c22018)"));
+	job_snapshot_clear(&s);
+	job_unref(job);
+	assert_int_equal(engine_chip(v->e, &chip), 0);
+	assert_true(chip.present);
+	assert_int_equal(chip.info.jedec_id, 0xc22018);
+	env_close(v);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(streamed_write_lands_exact_bytes_with_digests),
+		cmocka_unit_test(failed_write_is_restored_exactly_from_its_backup),
+		cmocka_unit_test(truncated_stream_fails_before_anything_changes),
+		cmocka_unit_test(full_queue_is_busy_and_says_what_runs),
+		cmocka_unit_test(cancel_stops_between_commands_and_reports_changes),
+		cmocka_unit_test(stop_interrupts_the_running_job),
+		cmocka_unit_test(chip_swapped_between_jobs_is_noticed),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
