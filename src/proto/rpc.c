@@ -396,8 +396,9 @@ static json_t *schema_to_params(const json_t *schema)
 		json_array_foreach(required, k, rv)
 			if (json_is_string(rv) && strcmp(json_string_value(rv), name) == 0)
 				req = true;
-		json_array_append_new(list, json_pack("{s:s, s:O, s:b}", "name", name, "schema",
-						      sub ? sub : json_object(), "required", req));
+		json_array_append_new(list, json_pack("{s:s, s:o, s:b}", "name", name, "schema",
+						      sub ? json_incref(sub) : json_object(),
+						      "required", req));
 	}
 	json_decref(names);
 	return list;
@@ -417,8 +418,8 @@ static json_t *method_doc(const char *name, const char *summary, const json_t *p
 		return NULL;
 	json_object_set_new(m, "params", ps ? schema_to_params(ps) : json_array());
 	json_object_set_new(m, "result",
-			    json_pack("{s:s, s:O}", "name", "result", "schema",
-				      rs ? rs : json_object()));
+			    json_pack("{s:s, s:o}", "name", "result", "schema",
+				      rs ? json_incref((json_t *)rs) : json_object()));
 	return m;
 }
 

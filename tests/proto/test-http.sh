@@ -69,6 +69,7 @@ ln -s app.js "$T/www/alias.js"
 # ================= server A: loopback, no token =================
 start a --listen 127.0.0.1:0 --www "$T/www" --timeout 2 --max-body 4096 --max-header 8192
 A=$PORT
+A_PID=$LAST_PID
 U="http://127.0.0.1:$A"
 check "server A started on an ephemeral port" 1 "$([ -n "$A" ] && [ "$A" -gt 0 ] && echo 1)"
 
@@ -283,6 +284,7 @@ if command -v openssl >/dev/null; then
 		-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
 	start c --listen 127.0.0.1:0 --tls-cert "$T/cert.pem" --tls-key "$T/key.pem"
 	C=$PORT
+	C_PID=$LAST_PID
 	out=$(curl -s --cacert "$T/cert.pem" -w '|%{http_code}' -H 'Content-Type: application/json' -d "$RPC" "https://localhost:$C/rpc")
 	check "TLS round trip with a self-signed certificate" '{"id":1,"jsonrpc":"2.0","result":{"a":1}}|200' "$out"
 	out=$(curl -s --cacert "$T/cert.pem" -o /dev/null -w '%{http_code}' -H "Origin: http://localhost:$C" -H 'Content-Type: application/json' -d "$RPC" "https://localhost:$C/rpc")
@@ -291,6 +293,22 @@ else
 	ok "TLS round trip # SKIP openssl not installed"
 	ok "TLS: an http:// Origin is cross-origin # SKIP openssl not installed"
 fi
+
+# Clean shutdown with a request still parked: a stream that would run for 2 s more.
+curl -s -N "$U/api/v1/stream?n=100" >/dev/null &
+cpid=$!
+sleep 0.2
+kill "$A_PID"; wait "$A_PID"; rc=$?
+wait "$cpid" 2>/dev/null
+check "server A exits 0 on SIGTERM with a stream in flight, no sanitizer report" "rc=0" \
+	"rc=$rc$(grep -E 'Sanitizer|runtime error' "$T/a.log")"
+if [ -n "${C_PID:-}" ]; then
+	kill "$C_PID"; wait "$C_PID"; rc=$?
+	check "TLS server exits 0, no sanitizer report" "rc=0" "rc=$rc$(grep -E 'Sanitizer|runtime error' "$T/c.log")"
+fi
+
+out=$(grep -lE 'Sanitizer|runtime error' "$T"/*.log 2>/dev/null)
+check "no sanitizer report from any server" "" "$out"
 
 echo "1..$n"
 exit $failed
