@@ -230,6 +230,20 @@ out=$(timeout 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$A; printf 'GET / HTTP/1.1\
 ms=$((($(date +%s%N) - start) / 1000000))
 if [ "$out" == closed ] && [ "$ms" -ge 1500 ] && [ "$ms" -lt 5000 ]; then ok "half-sent request closed after the 2 s timeout ($ms ms)"; else not_ok "half-sent request closed after the 2 s timeout" "out=$out ms=$ms"; fi
 
+# ---- connection limits: per-IP ----
+start d --listen 127.0.0.1:0 --max-per-ip 2 --timeout 5
+D=$PORT
+raw_get() { timeout 5 bash -c "trap '' PIPE; exec 6<>/dev/tcp/127.0.0.1/$1 || exit 0; printf 'GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&6 2>/dev/null; head -c 12 <&6; echo '|end'"; }
+exec 7<>"/dev/tcp/127.0.0.1/$D" 8<>"/dev/tcp/127.0.0.1/$D"
+sleep 0.2
+out=$(raw_get "$D")
+check "third connection from one IP over --max-per-ip 2 is dropped" '|end' "$out"
+exec 7>&- 8>&-
+sleep 0.3
+out=$(raw_get "$D")
+check "after the idle ones close, a connection is served" 'HTTP/1.1 404|end' "$out"
+kill "$LAST_PID"; wait "$LAST_PID" 2>/dev/null
+
 # ================= server B: token required =================
 start b --listen 127.0.0.1:0 --loopback-remote --token-file "$T/token" --www "$T/www"
 B=$PORT
@@ -298,8 +312,13 @@ fi
 curl -s -N "$U/api/v1/stream?n=100" >/dev/null &
 cpid=$!
 sleep 0.2
+curl -s -w '|%{http_code}' "$U/api/v1/never" >"$T/never.out" &
+npid=$!
+sleep 0.2
 kill "$A_PID"; wait "$A_PID"; rc=$?
 wait "$cpid" 2>/dev/null
+wait "$npid" 2>/dev/null
+check "a request still pending at shutdown gets 503" '{"error":{"code":-32013,"errno":"ESHUTDOWN","message":"shutting down"}}|503' "$(cat "$T/never.out")"
 check "server A exits 0 on SIGTERM with a stream in flight, no sanitizer report" "rc=0" \
 	"rc=$rc$(grep -E 'Sanitizer|runtime error' "$T/a.log")"
 if [ -n "${C_PID:-}" ]; then

@@ -11,6 +11,7 @@
  *                                  upload pauses whenever the ring is full (backpressure);
  *                                  answers {"bytes","crc32","pauses"}
  *   GET /api/v1/jobs/{id}/events   echoes the path parameter
+ *   GET /api/v1/never              never answered: shutdown must answer it (503)
  * Writes the bound ports, one per line, to --port-file, then serves until SIGTERM/SIGINT.
  */
 #include <errno.h>
@@ -347,7 +348,17 @@ static int events_end(struct httpd_req *req, void *ud)
 	return httpd_req_respond_json(req, 200, json_pack("{s:s}", "id", httpd_req_param(req, "id")));
 }
 
+/* ---- GET /api/v1/never: pending until the server shuts down ---- */
+
+static int never_end(struct httpd_req *req, void *ud)
+{
+	(void)req;
+	(void)ud;
+	return 0;
+}
+
 static const struct httpd_route routes[] = {
+	{ .method = "GET", .path = "/api/v1/never", .on_end = never_end },
 	{ .method = "GET", .path = "/api/v1/slow", .on_end = slow_end },
 	{ .method = "GET", .path = "/api/v1/stream", .on_end = stream_end, .on_close = on_close_st },
 	{ .method = "PUT", .path = "/api/v1/upload", .on_headers = upload_headers,
@@ -370,6 +381,8 @@ int main(int argc, char **argv)
 		{ "max-header", required_argument, NULL, 'H' },
 		{ "port-file", required_argument, NULL, 'p' },
 		{ "extra-host", required_argument, NULL, 'x' },
+		{ "max-per-ip", required_argument, NULL, 'I' },
+		{ "threads", required_argument, NULL, 'P' },
 		{ 0 },
 	};
 	struct httpd_config cfg = { 0 };
@@ -397,6 +410,8 @@ int main(int argc, char **argv)
 		case 'b': lim.max_body_bytes = strtoul(optarg, NULL, 10); break;
 		case 'H': cfg.max_header_bytes = strtoul(optarg, NULL, 10); break;
 		case 'p': port_file = optarg; break;
+		case 'I': cfg.max_per_ip = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'P': cfg.threads = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'x':
 			if (n_extra < 7)
 				extra[n_extra++] = optarg;
