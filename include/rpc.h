@@ -62,7 +62,6 @@ struct rpc_method {
 	 */
 	const char *params_schema_json;
 	const char *result_schema_json; /* JSON Schema of the result; NULL = anything */
-	void *userdata;                 /* for the handler's own use; rpc does not touch it */
 };
 
 struct rpc_limits {
@@ -133,21 +132,21 @@ void rpc_error_clear(struct rpc_error *err);
 
 /*
  * Each getter reads parameter `name` of an object params, or element `pos` of an array params
- * (pos < 0: the parameter cannot be given by position). Return 1 and write *ret when present,
- * 0 when absent and !required (*ret untouched), or -EINVAL with err set to -32602 and message
+ * (pos < 0: the parameter cannot be given by position). Return 1 and write *ret_value when present,
+ * 0 when absent and !required (*ret_value untouched), or -EINVAL with err set to -32602 and message
  * "Invalid params: <name> <what was wrong>" and data {"param":name}.
  *
  * A present JSON null counts as absent.
  */
-int rpc_param_u32(json_t *params, const char *name, int pos, bool required, uint32_t *ret,
+int rpc_param_u32(json_t *params, const char *name, int pos, bool required, uint32_t *ret_value,
 		  struct rpc_error *err);
-int rpc_param_u64(json_t *params, const char *name, int pos, bool required, uint64_t *ret,
+int rpc_param_u64(json_t *params, const char *name, int pos, bool required, uint64_t *ret_value,
 		  struct rpc_error *err);
-int rpc_param_bool(json_t *params, const char *name, int pos, bool required, bool *ret,
+int rpc_param_bool(json_t *params, const char *name, int pos, bool required, bool *ret_value,
 		   struct rpc_error *err);
-/* *ret borrows from params; strings longer than max_len bytes or containing NUL are refused. */
+/* *ret_value borrows from params; refused: longer than max_len bytes, or containing NUL. */
 int rpc_param_string(json_t *params, const char *name, int pos, bool required, size_t max_len,
-		     const char **ret, struct rpc_error *err);
+		     const char **ret_value, struct rpc_error *err);
 /*
  * Standard base64 (RFC 4648, padding required, no whitespace) decoding to at most max_size
  * bytes. *ret_buf is malloc'd (caller frees; never NULL on success, even for 0 bytes). Returns

@@ -19,7 +19,8 @@
 #include "util.h"
 
 static const struct errmap_entry table[] = {
-	{ .err = ENODEV, .name = "ENODEV", .rpc_code = -32001, .http_status = 503, .text = "no chip" },
+	{ .err = ENODEV, .name = "ENODEV", .rpc_code = -32001, .http_status = 503,
+	  .text = "no chip" },
 	{ .err = ETIMEDOUT, .name = "ETIMEDOUT", .rpc_code = -32002, .http_status = 504,
 	  .text = "chip timeout" },
 	{ .err = EROFS, .name = "EROFS", .rpc_code = -32003, .http_status = 423,

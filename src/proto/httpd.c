@@ -1311,7 +1311,8 @@ int httpd_new(const struct httpd_config *cfg, struct httpd **ret_httpd)
 
 	h->need_token = any_remote || cfg->require_token;
 	if (h->need_token && !cfg->token_file) {
-		log_err("http: a token is required (non-loopback listener) but no token file is set");
+		log_err("http: a token is required (non-loopback listener) but no token file "
+			"is set");
 		r = -EINVAL;
 		goto fail;
 	}
@@ -1395,7 +1396,8 @@ int httpd_start(struct httpd *h)
 		l->port = info ? info->port : 0;
 	}
 	for (size_t i = 0; i < h->n_ls; i++)
-		log_info("http: listening on port %u%s%s", h->ls[i].port, h->tls_cert ? " (TLS)" : "",
+		log_info("http: listening on port %u%s%s", h->ls[i].port,
+			 h->tls_cert ? " (TLS)" : "",
 			 h->need_token ? ", token required" : "");
 	return 0;
 fail:

@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,8 +108,9 @@ int httpd_sec_token_load(const char *path, char ret_hex[HTTPD_TOKEN_HEX_LEN + 1]
 	}
 	if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
 		r = log_errno(LOG_LVL_ERR, -EACCES,
-			      "token: \"%s\" has mode %04o; it must be a regular file readable by its "
-			      "owner only (chmod 600, and replace the token if others could read it)",
+			      "token: \"%s\" has mode %04o; it must be a regular file readable "
+			      "by its owner only (chmod 600, and replace the token if others "
+			      "could read it)",
 			      path, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
@@ -280,19 +282,17 @@ int httpd_hosts_build(struct httpd_hosts *hs, const char *const *extra, size_t n
 	}
 	if (r >= 0 && getifaddrs(&ifa) == 0) {
 		for (struct ifaddrs *a = ifa; a && r >= 0; a = a->ifa_next) {
-			char buf[INET6_ADDRSTRLEN];
+			const struct sockaddr *sa = a->ifa_addr;
+			char buf[NI_MAXHOST];
+			socklen_t len;
 
-			if (!a->ifa_addr)
+			if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
 				continue;
-			if (a->ifa_addr->sa_family == AF_INET)
-				inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)a->ifa_addr)->sin_addr,
-					  buf, sizeof(buf));
-			else if (a->ifa_addr->sa_family == AF_INET6)
-				inet_ntop(AF_INET6,
-					  &((struct sockaddr_in6 *)(void *)a->ifa_addr)->sin6_addr, buf,
-					  sizeof(buf));
-			else
+			len = sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+						       : sizeof(struct sockaddr_in6);
+			if (getnameinfo(sa, len, buf, sizeof(buf), NULL, 0, NI_NUMERICHOST) != 0)
 				continue;
+			buf[strcspn(buf, "%")] = '\0'; /* browsers never send a zone id in Host */
 			r = httpd_hosts_add(hs, buf);
 		}
 		freeifaddrs(ifa);

@@ -303,12 +303,12 @@ static const struct reg_method *registry_find(const struct rpc_registry *reg, co
 	return NULL;
 }
 
-static int parse_schema(const char *text, json_t **ret)
+static int parse_schema(const char *text, json_t **ret_schema)
 {
 	json_t *j;
 
 	if (!text) {
-		*ret = NULL;
+		*ret_schema = NULL;
 		return 0;
 	}
 	j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
@@ -316,7 +316,7 @@ static int parse_schema(const char *text, json_t **ret)
 		json_decref(j);
 		return -EINVAL;
 	}
-	*ret = j;
+	*ret_schema = j;
 	return 0;
 }
 
@@ -497,7 +497,8 @@ static int discover_handler(void *ctx, json_t *params, json_t **ret_result, stru
 	json_t *doc;
 
 	if (params && json_size(params) > 0) {
-		rpc_error_set(err, RPC_CODE_INVALID_PARAMS, "Invalid params: rpc.discover takes none");
+		rpc_error_set(err, RPC_CODE_INVALID_PARAMS,
+			      "Invalid params: rpc.discover takes none");
 		return -EINVAL;
 	}
 	doc = rpc_registry_discover(reg);
@@ -569,13 +570,15 @@ static bool handle_one(const struct call_env *env, json_t *req, const struct id_
 	int r;
 
 	if (!json_is_object(req)) {
-		sb_add_error(sb, env, NULL, NULL, RPC_CODE_INVALID_REQUEST, "Invalid Request", NULL);
+		sb_add_error(sb, env, NULL, NULL, RPC_CODE_INVALID_REQUEST, "Invalid Request",
+			     NULL);
 		return true;
 	}
 	id = json_object_get(req, "id");
 	notification = !id;
 	if (id && !id_valid(id)) {
-		sb_add_error(sb, env, NULL, NULL, RPC_CODE_INVALID_REQUEST, "Invalid Request", NULL);
+		sb_add_error(sb, env, NULL, NULL, RPC_CODE_INVALID_REQUEST, "Invalid Request",
+			     NULL);
 		return true;
 	}
 	version = json_object_get(req, "jsonrpc");
@@ -676,7 +679,8 @@ int rpc_handle(const struct rpc_registry *reg, const char *body, size_t len, voi
 		/* Integers beyond 64 bits: keep them as reals so a huge id can still be echoed
 		 * (from the raw text) and typed getters refuse such params. */
 		root = json_loadb(body, len,
-				  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL,
+				  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY |
+					  JSON_DECODE_INT_AS_REAL,
 				  &jerr);
 	if (!root)
 		return single_error(&env, RPC_CODE_PARSE_ERROR, "Parse error", NULL, ret_response);
@@ -773,8 +777,8 @@ static int param_fail(struct rpc_error *err, const char *name, const char *fmt, 
 	return -EINVAL;
 }
 
-/* Find a param: 1 + *ret when present (non-null), 0 when absent, -EINVAL when required. */
-static int param_get(json_t *params, const char *name, int pos, bool required, json_t **ret,
+/* Find a param: 1 + *ret_value when present (non-null), 0 when absent, -EINVAL when required. */
+static int param_get(json_t *params, const char *name, int pos, bool required, json_t **ret_value,
 		     struct rpc_error *err)
 {
 	json_t *v = NULL;
@@ -788,13 +792,13 @@ static int param_get(json_t *params, const char *name, int pos, bool required, j
 			return param_fail(err, name, "is required");
 		return 0;
 	}
-	*ret = v;
+	*ret_value = v;
 	return 1;
 }
 
 /* Integer or "0x" hex string (addresses are hex in datasheets and in our error data). */
 static int param_uint(json_t *params, const char *name, int pos, bool required, uint64_t max,
-		      uint64_t *ret, struct rpc_error *err)
+		      uint64_t *ret_value, struct rpc_error *err)
 {
 	json_t *v = NULL;
 	uint64_t u = 0;
@@ -834,25 +838,25 @@ static int param_uint(json_t *params, const char *name, int pos, bool required, 
 	} else {
 		goto bad;
 	}
-	*ret = u;
+	*ret_value = u;
 	return 1;
 bad:
 	return param_fail(err, name, "must be an integer in 0..%" PRIu64 " or a \"0x\" hex string",
 			  max);
 }
 
-int rpc_param_u32(json_t *params, const char *name, int pos, bool required, uint32_t *ret,
+int rpc_param_u32(json_t *params, const char *name, int pos, bool required, uint32_t *ret_value,
 		  struct rpc_error *err)
 {
 	uint64_t u;
 	int r = param_uint(params, name, pos, required, UINT32_MAX, &u, err);
 
 	if (r > 0)
-		*ret = (uint32_t)u;
+		*ret_value = (uint32_t)u;
 	return r;
 }
 
-int rpc_param_u64(json_t *params, const char *name, int pos, bool required, uint64_t *ret,
+int rpc_param_u64(json_t *params, const char *name, int pos, bool required, uint64_t *ret_value,
 		  struct rpc_error *err)
 {
 	/* json_int_t is signed 64-bit; "0x" strings reach the full range. */
@@ -860,11 +864,11 @@ int rpc_param_u64(json_t *params, const char *name, int pos, bool required, uint
 	int r = param_uint(params, name, pos, required, UINT64_MAX, &u, err);
 
 	if (r > 0)
-		*ret = u;
+		*ret_value = u;
 	return r;
 }
 
-int rpc_param_bool(json_t *params, const char *name, int pos, bool required, bool *ret,
+int rpc_param_bool(json_t *params, const char *name, int pos, bool required, bool *ret_value,
 		   struct rpc_error *err)
 {
 	json_t *v = NULL;
@@ -874,12 +878,12 @@ int rpc_param_bool(json_t *params, const char *name, int pos, bool required, boo
 		return r;
 	if (!json_is_boolean(v))
 		return param_fail(err, name, "must be true or false");
-	*ret = json_is_true(v);
+	*ret_value = json_is_true(v);
 	return 1;
 }
 
 int rpc_param_string(json_t *params, const char *name, int pos, bool required, size_t max_len,
-		     const char **ret, struct rpc_error *err)
+		     const char **ret_value, struct rpc_error *err)
 {
 	json_t *v = NULL;
 	int r = param_get(params, name, pos, required, &v, err);
@@ -889,7 +893,7 @@ int rpc_param_string(json_t *params, const char *name, int pos, bool required, s
 	if (!json_is_string(v) || json_string_length(v) > max_len ||
 	    strlen(json_string_value(v)) != json_string_length(v))
 		return param_fail(err, name, "must be a string of at most %zu bytes", max_len);
-	*ret = json_string_value(v);
+	*ret_value = json_string_value(v);
 	return 1;
 }
 

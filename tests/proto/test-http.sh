@@ -140,6 +140,18 @@ else
 fi
 out=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $(hostname):$A" "$U/")
 check "Host = machine hostname accepted" 200 "$out"
+res=""
+for hh in "LOCALHOST.:$A" '[::1]' "127.0.0.1" "127.0.0.1:abc" "localhost:1:2" "evil.localhost" "127.0.0.1.evil.example" "[::1" "x.local"; do
+	res+="$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $hh" "$U/") "
+done
+check "Host parsing: case, trailing dot, brackets, bad port, look-alikes" "200 200 200 421 421 421 421 421 421 " "$res"
+ifaddr=$(hostname -I 2>/dev/null | awk '{print $1}')
+if [ -n "$ifaddr" ] && [[ "$ifaddr" != *:* ]]; then
+	out=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $ifaddr:$A" "$U/")
+	check "Host = an interface address accepted" 200 "$out"
+else
+	ok "Host = an interface address accepted # SKIP no IPv4 interface address"
+fi
 out=$(curl -s -w '|%{http_code}' -H 'Origin: http://evil.example' -H 'Content-Type: application/json' -d "$RPC" "$U/rpc")
 check "cross-origin POST: 403" '{"error":{"code":-32015,"detail":"cross-origin request","errno":"EPERM","message":"forbidden"}}|403' "$out"
 out=$(curl -s -o /dev/null -w '%{http_code}' -H "Origin: http://127.0.0.1:$A" -H 'Content-Type: application/json' -d "$RPC" "$U/rpc")
