@@ -31,6 +31,12 @@
  * a stream callback return 0 ("no data yet") until httpd_req_resume(). httpd_req_respond(),
  * httpd_req_resume(), httpd_req_ref()/unref() are thread-safe; the other accessors may be used
  * only from route callbacks.
+ *
+ * MHD does not time out suspended connections: a route that parks a request owns the duty to
+ * answer or resume it (httpd_free() answers leftovers with 503). A response built directly with
+ * MHD_create_response_from_callback() must never return 0; use httpd_req_respond_stream(),
+ * which suspends correctly. The connection timeout is an inactivity timeout, so a client that
+ * trickles bytes is bounded by max_per_ip/max_connections rather than by timeout_s.
  */
 #ifndef FLASHD_HTTPD_H
 #define FLASHD_HTTPD_H

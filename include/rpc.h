@@ -136,7 +136,8 @@ void rpc_error_clear(struct rpc_error *err);
  * 0 when absent and !required (*ret_value untouched), or -EINVAL with err set to -32602 and message
  * "Invalid params: <name> <what was wrong>" and data {"param":name}.
  *
- * A present JSON null counts as absent.
+ * A present JSON null counts as absent. Unsigned integers may also be given as "0x" hex strings
+ * (up to 16 digits), the form addresses take in error data and datasheets.
  */
 int rpc_param_u32(json_t *params, const char *name, int pos, bool required, uint32_t *ret_value,
 		  struct rpc_error *err);

@@ -128,8 +128,7 @@ static void scan_body(const char *b, size_t len, struct scan *sc)
 {
 	unsigned depth = 0;
 	char top = 0;        /* first container char of the body */
-	size_t element = 0;  /* batch element index (counts values at depth 1 of an array) */
-	bool expect_value_at_depth1 = true;
+	size_t element = 0;  /* batch element index: commas seen at depth 1 of an array */
 
 	for (size_t i = 0; i < len; i++) {
 		char c = b[i];
@@ -165,8 +164,6 @@ static void scan_body(const char *b, size_t len, struct scan *sc)
 					}
 				}
 			}
-			if (top == '[' && depth == 1 && expect_value_at_depth1)
-				expect_value_at_depth1 = false;
 			continue;
 		}
 		switch (c) {
@@ -174,8 +171,6 @@ static void scan_body(const char *b, size_t len, struct scan *sc)
 		case '{':
 			if (depth == 0 && !top)
 				top = c;
-			if (top == '[' && depth == 1 && expect_value_at_depth1)
-				expect_value_at_depth1 = false;
 			depth++;
 			if (depth > sc->max_depth_seen)
 				sc->max_depth_seen = depth;
@@ -186,10 +181,8 @@ static void scan_body(const char *b, size_t len, struct scan *sc)
 				depth--;
 			break;
 		case ',':
-			if (top == '[' && depth == 1) {
+			if (top == '[' && depth == 1)
 				element++;
-				expect_value_at_depth1 = true;
-			}
 			break;
 		default:
 			break;
