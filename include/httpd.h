@@ -20,7 +20,8 @@
  *     for HTML get a minimal login form instead of JSON). Comparisons are constant-time.
  *  5. POST /rpc requires Content-Type application/json (415 otherwise: defeats simple-request
  *     CSRF) and a body no larger than the registry's max_body_bytes (413, counted while the body
- *     streams in, never buffered beyond the limit).
+ *     streams in, never buffered beyond the limit). POST to any route refuses the form types
+ *     (text/plain, urlencoded, multipart) with 415 for the same reason.
  * Every response carries nosniff, X-Frame-Options DENY, Referrer-Policy no-referrer and a strict
  * Content-Security-Policy.
  *

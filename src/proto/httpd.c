@@ -49,6 +49,8 @@
 #define HTTPD_LOGIN_MAX_BODY 1024
 #define HTTPD_COOKIE "flashd_session"
 #define HTTPD_TLS_FILE_MAX (64 * 1024)
+#define HTTPD_STOP_ROUNDS 40 /* x 25 ms: how long httpd_free() lets pending answers go out */
+#define HTTPD_STOP_ROUND_US 25000
 
 static const char csp[] = "default-src 'self'; script-src 'self'; style-src 'self'; "
 			  "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
@@ -893,6 +895,8 @@ static enum MHD_Result begin(struct httpd_req *req)
 	const char *method = req->method, *path = req->path;
 	bool path_known = false;
 
+	if (atomic_load(&h->stopping))
+		return queue_errno(req, -ESHUTDOWN, NULL);
 	if (!httpd_hosts_allowed(&h->hosts, httpd_req_header(req, MHD_HTTP_HEADER_HOST)))
 		return queue_error(req, MHD_HTTP_MISDIRECTED_REQUEST, -32600, NULL,
 				   "misdirected request", "Host does not name this server");
@@ -932,6 +936,13 @@ static enum MHD_Result begin(struct httpd_req *req)
 			return queue_errno(req, -ENOMEM, NULL);
 		if (!rt->on_body && req->content_length > 0)
 			return queue_errno(req, -EMSGSIZE, "this route takes no body");
+		/* The three types a cross-site <form> can POST without a CORS preflight. */
+		if (strcmp(method, "POST") == 0 &&
+		    (content_type_is(req, "text/plain") ||
+		     content_type_is(req, "application/x-www-form-urlencoded") ||
+		     content_type_is(req, "multipart/form-data")))
+			return queue_error(req, 415, -32600, NULL, "unsupported media type",
+					   "form content types are not accepted");
 		if (rt->on_headers) {
 			int r = rt->on_headers(req, rt->userdata);
 
@@ -1432,17 +1443,30 @@ void httpd_free(struct httpd *h)
 	for (size_t i = 0; i < h->n_ls; i++)
 		if (h->ls[i].d)
 			MHD_quiesce_daemon(h->ls[i].d);
-	/* Wake every parked request; settle()/stream_read() see stopping and end them. */
-	pthread_mutex_lock(&h->lock);
-	for (struct httpd_req *req = h->reqs; req; req = req->next) {
-		pthread_mutex_lock(&req->lock);
-		if (req->suspended && !req->completed) {
-			req->suspended = false;
-			MHD_resume_connection(req->conn);
+	/*
+	 * Wake every parked request; settle()/stream_read() see stopping and end them with a 503
+	 * or a cut stream. MHD_stop_daemon() would drop them unanswered, so give MHD's threads a
+	 * bounded moment to send those answers (requests arriving meanwhile on kept-alive
+	 * connections get 503 in begin()).
+	 */
+	for (unsigned round = 0; round < HTTPD_STOP_ROUNDS; round++) {
+		bool empty;
+
+		pthread_mutex_lock(&h->lock);
+		for (struct httpd_req *req = h->reqs; req; req = req->next) {
+			pthread_mutex_lock(&req->lock);
+			if (req->suspended && !req->completed) {
+				req->suspended = false;
+				MHD_resume_connection(req->conn);
+			}
+			pthread_mutex_unlock(&req->lock);
 		}
-		pthread_mutex_unlock(&req->lock);
+		empty = h->reqs == NULL;
+		pthread_mutex_unlock(&h->lock);
+		if (empty || !h->started)
+			break;
+		usleep(HTTPD_STOP_ROUND_US);
 	}
-	pthread_mutex_unlock(&h->lock);
 	for (size_t i = 0; i < h->n_ls; i++)
 		if (h->ls[i].d)
 			MHD_stop_daemon(h->ls[i].d);

@@ -233,6 +233,11 @@ out=$(curl -s -T "$T/up.bin" -H 'Transfer-Encoding: chunked' "$U/api/v1/upload")
 check_match "chunked streaming PUT" "^\{\"bytes\":1048576,\"crc32\":$crc," "$out"
 out=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' -d '{}' "$U/api/v1/jobs/1/events")
 check "route with another method: 405" 405 "$out"
+res=""
+for ct in 'text/plain' 'application/x-www-form-urlencoded' 'multipart/form-data; boundary=x' 'application/json'; do
+	res+="$(curl -s -o /dev/null -w '%{http_code}' -H "Content-Type: $ct" -X POST "$U/api/v1/jobs/7/cancel") "
+done
+check "POST route: form content types 415, JSON or none accepted" "415 415 415 200 " "$res"
 
 # ---- limits ----
 out=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $(head -c 20000 /dev/zero | tr '\0' a)" "$U/")

@@ -10,7 +10,7 @@
  *   PUT /api/v1/upload             a 4 KiB ring drained slowly by a consumer thread: the
  *                                  upload pauses whenever the ring is full (backpressure);
  *                                  answers {"bytes","crc32","pauses"}
- *   GET /api/v1/jobs/{id}/events   echoes the path parameter
+ *   GET /api/v1/jobs/{id}/events   echoes the path parameter (also POST .../cancel)
  *   GET /api/v1/never              never answered: shutdown must answer it (503)
  * Writes the bound ports, one per line, to --port-file, then serves until SIGTERM/SIGINT.
  */
@@ -364,6 +364,7 @@ static const struct httpd_route routes[] = {
 	{ .method = "PUT", .path = "/api/v1/upload", .on_headers = upload_headers,
 	  .on_body = upload_body, .on_end = upload_end, .on_close = on_close_st },
 	{ .method = "GET", .path = "/api/v1/jobs/{id}/events", .on_end = events_end },
+	{ .method = "POST", .path = "/api/v1/jobs/{id}/cancel", .on_end = events_end },
 };
 
 int main(int argc, char **argv)
