@@ -47,6 +47,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <jansson.h>
 #include <microhttpd.h>
 
 #define HTTPD_MAX_LISTEN 8
@@ -151,8 +152,8 @@ void *httpd_req_get_data(const struct httpd_req *req);
  * -ECONNRESET (request already finished; resp destroyed).
  */
 int httpd_req_respond(struct httpd_req *req, unsigned status, struct MHD_Response *resp);
-/* A JSON body (dumped compactly; json is a json_t *, consumed). */
-int httpd_req_respond_json(struct httpd_req *req, unsigned status, void *json);
+/* A JSON body, dumped compactly with sorted keys; json is consumed (NULL = -ENOMEM). */
+int httpd_req_respond_json(struct httpd_req *req, unsigned status, json_t *json);
 /* {"error":{"code":C,"errno":"E..","message":"..","detail":detail}} with the errmap status. */
 int httpd_req_respond_errno(struct httpd_req *req, int r, const char *detail);
 

@@ -386,7 +386,7 @@ int httpd_req_respond(struct httpd_req *req, unsigned status, struct MHD_Respons
 	return 0;
 }
 
-int httpd_req_respond_json(struct httpd_req *req, unsigned status, void *json)
+int httpd_req_respond_json(struct httpd_req *req, unsigned status, json_t *json)
 {
 	return httpd_req_respond(req, status, response_json(json));
 }
