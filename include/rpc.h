@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rpc.h - JSON-RPC 2.0 (https://www.jsonrpc.org/specification) over any byte transport.
+ *
+ * A registry holds a table of methods; rpc_handle() takes one request body (single request or
+ * batch) and produces the response text, or none for notifications. Responses are compact JSON
+ * with keys sorted ({"error":..,"id":..,"jsonrpc":"2.0"} / {"id":..,"jsonrpc":"2.0","result":..})
+ * so tests and clients can compare bytes.
+ *
+ * Decisions the specification leaves open, fixed here:
+ *  - Duplicate member names anywhere in a body are a parse error (-32700): parsers disagree on
+ *    which duplicate wins, which is a classic smuggling vector.
+ *  - Bodies larger than limits.max_body_bytes, nesting deeper than limits.max_depth and batches
+ *    longer than limits.max_batch are answered with one error object, id null: -32012
+ *    (EMSGSIZE, "message too large") for size and batch length, -32600 for depth.
+ *  - Numeric ids are echoed byte for byte as the client wrote them (1.50 stays 1.50); integers
+ *    beyond 64 bits are accepted as ids (params containing them fail the typed getters).
+ *  - An id that is not a string, number or null makes the request invalid (-32600, id null).
+ *  - Over HTTP the transport answers 200 with any JSON-RPC response, 204 when there is none.
+ *
+ * Threading: build the registry (rpc_registry_new/add) before serving, then it is read-only and
+ * rpc_handle() may run concurrently on any number of threads; handlers must be thread-safe and
+ * must never block on the chip (they queue jobs and return).
+ */
+#ifndef FLASHD_RPC_H
+#define FLASHD_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "errmap.h"
+#include "util.h"
+
+#define RPC_ERROR_MESSAGE_MAX 256
+
+struct rpc_error {
+	int code;                             /* 0 = not set */
+	char message[RPC_ERROR_MESSAGE_MAX];  /* short sentence, NUL-terminated */
+	json_t *data;                         /* optional structured detail, owned, may be NULL */
+};
+
+/*
+ * A method handler. params is the request's "params" (object or array, borrowed) or NULL when
+ * absent. On success return 0 and store a new reference in *ret_result (NULL means JSON null).
+ * On failure return a negative errno; fill err for a precise message, otherwise the errno is
+ * mapped through errmap (e.g. -EBUSY → -32007 "busy"). *ret_result is ignored on failure.
+ */
+typedef int (*rpc_handler_fn)(void *ctx, json_t *params, json_t **ret_result,
+			      struct rpc_error *err);
+
+struct rpc_method {
+	const char *name;               /* "job.status"; "rpc." prefix is reserved */
+	rpc_handler_fn fn;
+	const char *summary;            /* one line for rpc.discover */
+	/*
+	 * JSON Schema (as JSON text) of the by-name params: {"type":"object","properties":{..},
+	 * "required":[..]}; the property order of "x-order" (array of names) or else of
+	 * "properties" is the by-position order. NULL = method takes no params.
+	 */
+	const char *params_schema_json;
+	const char *result_schema_json; /* JSON Schema of the result; NULL = anything */
+};
+
+struct rpc_limits {
+	size_t max_body_bytes; /* default 1 MiB */
+	size_t max_batch;      /* default 100 */
+	unsigned max_depth;    /* default 32 ([ and { levels, the envelope counts) */
+};
+
+struct rpc_registry;
+
+/*
+ * New empty registry (rpc.discover is built in). limits may be NULL for defaults; zero fields
+ * take defaults too. title/version name the API in rpc.discover (copied; NULL = defaults).
+ * Returns 0 or -ENOMEM. Free with rpc_registry_free().
+ */
+int rpc_registry_new(const struct rpc_limits *limits, const char *title, const char *version,
+		     struct rpc_registry **ret_reg);
+void rpc_registry_free(struct rpc_registry *reg);
+
+/*
+ * Register a method. The struct is borrowed and must outlive the registry (use static const
+ * tables). Schemas are parsed and checked here. Returns 0, -EEXIST (name taken), -EINVAL
+ * (bad name, NULL fn, or a schema that is not a JSON object) or -ENOMEM.
+ */
+int rpc_registry_add(struct rpc_registry *reg, const struct rpc_method *method);
+/* Register n methods; stops at and returns the first error. */
+int rpc_registry_add_table(struct rpc_registry *reg, const struct rpc_method *methods, size_t n);
+
+const struct rpc_limits *rpc_registry_limits(const struct rpc_registry *reg);
+
+/*
+ * Handle one body. On return 0, *ret_response is the response (malloc'd, caller frees) or NULL
+ * when no response must be sent (notifications only). Every protocol error becomes a response;
+ * the only failure is -ENOMEM (nothing written).
+ */
+int rpc_handle(const struct rpc_registry *reg, const char *body, size_t len, void *ctx,
+	       char **ret_response);
+
+/*
+ * The OpenRPC 1.2.6 document describing every method, the params/result schemas and the errmap
+ * table as x-errors. Returns a new reference or NULL on ENOMEM.
+ */
+json_t *rpc_registry_discover(const struct rpc_registry *reg);
+
+/* ---- filling struct rpc_error ------------------------------------------------------------ */
+
+/* Set code and message (truncated to fit); clears any previous data. */
+void rpc_error_set(struct rpc_error *err, int code, const char *fmt, ...) PRINTF_FMT(3, 4);
+
+/* Sentinel for rpc_error_from_errno(): the error has no address. */
+#define RPC_NO_ADDR UINT64_MAX
+
+/*
+ * Fill err from a negative errno via errmap: code and message = errmap text, and data =
+ * {"errno":"ETIMEDOUT","op":op,"addr":"0x01f000","detail":detail}. addr is a hex string with
+ * at least 6 digits (8 when above 16 MiB): chip addresses are read by humans next to
+ * datasheets, and hex strings avoid JavaScript's 53-bit number limit. op, detail may be NULL
+ * and addr RPC_NO_ADDR to leave the member out. Returns r (negative) so a handler can write
+ * `return rpc_error_from_errno(err, r, "erase", addr, NULL);`.
+ */
+int rpc_error_from_errno(struct rpc_error *err, int r, const char *op, uint64_t addr,
+			 const char *detail);
+
+/* Release err->data and zero err; accepts NULL. */
+void rpc_error_clear(struct rpc_error *err);
+
+/* ---- typed params ------------------------------------------------------------------------ */
+
+/*
+ * Each getter reads parameter `name` of an object params, or element `pos` of an array params
+ * (pos < 0: the parameter cannot be given by position). Return 1 and write *ret_value when present,
+ * 0 when absent and !required (*ret_value untouched), or -EINVAL with err set to -32602 and message
+ * "Invalid params: <name> <what was wrong>" and data {"param":name}.
+ *
+ * A present JSON null counts as absent. Unsigned integers may also be given as "0x" hex strings
+ * (up to 16 digits), the form addresses take in error data and datasheets.
+ */
+int rpc_param_u32(json_t *params, const char *name, int pos, bool required, uint32_t *ret_value,
+		  struct rpc_error *err);
+int rpc_param_u64(json_t *params, const char *name, int pos, bool required, uint64_t *ret_value,
+		  struct rpc_error *err);
+int rpc_param_bool(json_t *params, const char *name, int pos, bool required, bool *ret_value,
+		   struct rpc_error *err);
+/* *ret_value borrows from params; refused: longer than max_len bytes, or containing NUL. */
+int rpc_param_string(json_t *params, const char *name, int pos, bool required, size_t max_len,
+		     const char **ret_value, struct rpc_error *err);
+/*
+ * Standard base64 (RFC 4648, padding required, no whitespace) decoding to at most max_size
+ * bytes. *ret_buf is malloc'd (caller frees; never NULL on success, even for 0 bytes). Returns
+ * -ENOMEM without setting err when allocation fails.
+ */
+int rpc_param_bytes_b64(json_t *params, const char *name, int pos, bool required,
+			size_t max_size, uint8_t **ret_buf, size_t *ret_len, struct rpc_error *err);
+
+/*
+ * Refuse params the method does not know: object members not in names[] or arrays longer than
+ * n_names. NULL params pass. Returns 0 or -EINVAL with err set (-32602).
+ */
+int rpc_params_check(json_t *params, const char *const *names, size_t n_names,
+		     struct rpc_error *err);
+
+#endif
