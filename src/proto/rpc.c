@@ -193,6 +193,9 @@ static void scan_body(const char *b, size_t len, struct scan *sc)
 /* ---- errors -------------------------------------------------------------------------------- */
 
 static void rpc_error_vset(struct rpc_error *err, int code, const char *fmt, va_list ap)
+	PRINTF_FMT(3, 0);
+
+static void rpc_error_vset(struct rpc_error *err, int code, const char *fmt, va_list ap)
 {
 	json_decref(err->data);
 	err->data = NULL;
