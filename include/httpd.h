@@ -74,6 +74,7 @@ struct httpd_config {
 };
 
 struct httpd;
+struct rpc_registry;
 struct httpd_req;
 
 /*

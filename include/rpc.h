@@ -13,8 +13,9 @@
  *  - Bodies larger than limits.max_body_bytes, nesting deeper than limits.max_depth and batches
  *    longer than limits.max_batch are answered with one error object, id null: -32012
  *    (EMSGSIZE, "message too large") for size and batch length, -32600 for depth.
- *  - Numeric ids are echoed byte for byte as the client wrote them (1.50 stays 1.50); integers
- *    beyond 64 bits are accepted as ids (params containing them fail the typed getters).
+ *  - Ids are echoed byte for byte as the client wrote them (1.50 stays 1.50, "\u00e9" stays
+ *    escaped); integers beyond 64 bits are accepted as ids (params holding them fail the typed
+ *    getters).
  *  - An id that is not a string, number or null makes the request invalid (-32600, id null).
  *  - Over HTTP the transport answers 200 with any JSON-RPC response, 204 when there is none.
  *

@@ -1185,6 +1185,8 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 	return (size_t)(w - s);
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) PRINTF_FMT(2, 0);
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char buf[256];

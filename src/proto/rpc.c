@@ -5,9 +5,9 @@
  * The body is parsed once by jansson (duplicate keys rejected; jansson's own depth cap of 2048
  * keeps its recursion bounded, our tighter max_depth is checked after parsing so that invalid
  * JSON is always -32700 first). A small lexer pass over the raw bytes measures the nesting
- * depth and remembers where each request's numeric "id" was written, so the id is echoed as the
- * client wrote it: jansson would turn 1.10 into 1.1000000000000001 and cannot hold integers
- * beyond 64 bits at all.
+ * depth and remembers where each request's "id" value was written, so the id is echoed byte for
+ * byte: jansson would turn 1.10 into 1.1000000000000001, cannot hold integers beyond 64 bits
+ * at all, and re-escapes strings ("\u00e9" comes back as UTF-8).
  *
  * Responses are assembled as text around jansson dumps (compact, sorted keys), in sorted key
  * order too: {"error":..,"id":..,"jsonrpc":"2.0"} and {"id":..,"jsonrpc":"2.0","result":..}.
@@ -122,7 +122,8 @@ static bool is_num_char(char c)
 /*
  * Only run on bodies jansson accepted, so the lexing can be simple; it still never reads out
  * of bounds on any input. Objects that are requests sit at depth 1 (single) or at depth 2
- * inside a top-level array (batch); their member "id" is recorded when its value is a number.
+ * inside a top-level array (batch); their member "id" is recorded when it is a number or string
+ * (which value it is, is checked against the parsed tree before the span is used).
  */
 static void scan_body(const char *b, size_t len, struct scan *sc)
 {
@@ -155,8 +156,16 @@ static void scan_body(const char *b, size_t len, struct scan *sc)
 					while (j < len && is_ws(b[j]))
 						j++;
 					size_t vs = j;
-					while (j < len && is_num_char(b[j]))
-						j++;
+					if (j < len && b[j] == '"') {
+						for (j++; j < len && b[j] != '"'; j++)
+							if (b[j] == '\\')
+								j++;
+						if (j < len)
+							j++; /* the closing quote */
+					} else {
+						while (j < len && is_num_char(b[j]))
+							j++;
+					}
 					size_t idx = top == '[' ? element : 0;
 					if (j > vs && idx < sc->n_ids) {
 						sc->ids[idx].off = vs;
@@ -191,6 +200,9 @@ static void scan_body(const char *b, size_t len, struct scan *sc)
 }
 
 /* ---- errors -------------------------------------------------------------------------------- */
+
+static void rpc_error_vset(struct rpc_error *err, int code, const char *fmt, va_list ap)
+	PRINTF_FMT(3, 0);
 
 static void rpc_error_vset(struct rpc_error *err, int code, const char *fmt, va_list ap)
 {
@@ -509,7 +521,7 @@ struct call_env {
 	void *ctx;
 };
 
-/* Append the id as the client wrote it when it was a number, else as jansson dumps it. */
+/* Append the id exactly as the client wrote it (number or string), else as jansson dumps it. */
 static void sb_add_id(struct sbuf *sb, const struct call_env *env, const json_t *id,
 		      const struct id_span *span)
 {
@@ -517,7 +529,7 @@ static void sb_add_id(struct sbuf *sb, const struct call_env *env, const json_t 
 		sb_adds(sb, "null");
 		return;
 	}
-	if (json_is_number(id) && span && span->len)
+	if ((json_is_number(id) || json_is_string(id)) && span && span->len)
 		sb_add(sb, env->body + span->off, span->len);
 	else
 		sb_add_json(sb, id);

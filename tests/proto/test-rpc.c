@@ -253,7 +253,9 @@ static void spec_all_notification_batch_has_no_response(void **state)
 static void id_string_echoed(void **state)
 {
 	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"get_data\",\"id\":\"a\\\"b\\u00e9\"}",
-		    "{\"id\":\"a\\\"b\xc3\xa9\",\"jsonrpc\":\"2.0\",\"result\":[\"hello\",5]}");
+		    "{\"id\":\"a\\\"b\\u00e9\",\"jsonrpc\":\"2.0\",\"result\":[\"hello\",5]}");
+	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"nope\",\"id\" :\t\"\\/x\" }",
+		    "{\"error\":{\"code\":-32601,\"message\":\"Method not found\"},\"id\":\"\\/x\",\"jsonrpc\":\"2.0\"}");
 }
 
 static void id_null_echoed(void **state)
