@@ -80,6 +80,9 @@ int engine_chip(struct engine *e, struct engine_chip *ret);
 /* Takes effect before the next job. 0 or -EINVAL (0 Hz, or above the chip's maximum). */
 int engine_set_speed(struct engine *e, uint32_t hz);
 
+/* A job is running right now. */
+bool engine_busy(struct engine *e);
+
 /* CLOCK_MONOTONIC of the worker's last sign of life (for the systemd watchdog). */
 uint64_t engine_heartbeat_ns(struct engine *e);
 

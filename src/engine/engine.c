@@ -724,6 +724,14 @@ int engine_set_speed(struct engine *e, uint32_t hz)
 	return 0;
 }
 
+bool engine_busy(struct engine *e)
+{
+	struct job *job = jobq_running(e->jobq);
+
+	job_unref(job);
+	return job != NULL;
+}
+
 uint64_t engine_heartbeat_ns(struct engine *e)
 {
 	return atomic_load(&e->heartbeat_ns);

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "buildcfg.h"
 #include "log.h"
 #include "util.h"
 

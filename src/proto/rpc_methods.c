@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backup.h"
 #include "clock.h"
@@ -151,11 +152,6 @@ static int check_names(json_t *params, const char *const *names, size_t n, struc
 static int opt_u32(json_t *params, const char *name, int pos, uint32_t *v, struct rpc_error *err)
 {
 	return params ? rpc_param_u32(params, name, pos, false, v, err) : 0;
-}
-
-static int opt_u64(json_t *params, const char *name, int pos, uint64_t *v, struct rpc_error *err)
-{
-	return params ? rpc_param_u64(params, name, pos, false, v, err) : 0;
 }
 
 static int opt_bool(json_t *params, const char *name, int pos, bool *v, struct rpc_error *err)
@@ -614,10 +610,17 @@ static int backup_cb(const struct backup_info *b, void *ctx)
 		json_array_append_new(ranges, json_pack("{s:I,s:I}", "offset",
 							(json_int_t)b->ranges[i].addr, "length",
 							(json_int_t)b->ranges[i].len));
+	char created[32], jedec[8];
+	time_t secs_rt = (time_t)(b->created_ns / 1000000000u);
+	struct tm tm;
+
+	gmtime_r(&secs_rt, &tm);
+	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(jedec, sizeof(jedec), "%06x", b->meta.jedec_id);
 	json_array_append_new(ctx, json_pack("{s:s,s:s,s:I,s:s,s:s,s:I,s:o,s:s,s:b}", "id", b->id,
-					     "created", b->created, "job", (json_int_t)b->job_id,
-					     "chip", b->chip_name, "jedec_id", b->jedec_hex,
-					     "bytes", (json_int_t)b->bytes, "ranges", ranges,
+					     "created", created, "job", (json_int_t)b->meta.job_id,
+					     "chip", b->meta.chip, "jedec_id", jedec, "bytes",
+					     (json_int_t)b->total_bytes, "ranges", ranges,
 					     "sha256", b->sha256, "complete", !b->incomplete));
 	return 0;
 }
@@ -647,7 +650,7 @@ static int m_backup_restore(void *ctx, json_t *params, json_t **ret, struct rpc_
 	struct job_params p;
 	const char *id = NULL;
 	uint32_t wait;
-	char detail[160];
+	char detail[256];
 	int r;
 
 	CHECK(params, err, "id", "unlock", "wait");
@@ -667,11 +670,13 @@ static int m_backup_restore(void *ctx, json_t *params, json_t **ret, struct rpc_
 		snprintf(detail, sizeof(detail), "no backup \"%s\"", id);
 		return rpc_error_from_errno(err, -ENOENT, "backup.restore", RPC_NO_ADDR, detail);
 	}
-	if (info.jedec_id != chip.info.jedec_id || info.chip_size != chip.info.size) {
-		snprintf(detail, sizeof(detail), "backup %s was taken from %s (%s), not this %s", id,
-			 info.chip_name, info.jedec_hex, chip.info.name);
+	if (info.meta.jedec_id != chip.info.jedec_id || info.meta.chip_size != chip.info.size) {
+		snprintf(detail, sizeof(detail), "backup %.64s was taken from %.32s (%06x), not this %.32s",
+			 id, info.meta.chip, info.meta.jedec_id, chip.info.name);
+		backup_info_clear(&info);
 		return rpc_error_from_errno(err, -EINVAL, "backup.restore", RPC_NO_ADDR, detail);
 	}
+	backup_info_clear(&info);
 	snprintf(p.backup_id, sizeof(p.backup_id), "%s", id);
 	return submit(c, &p, wait, "backup.restore", ret, err, NULL);
 }
@@ -749,74 +754,65 @@ static int m_settings_set(void *ctx, json_t *params, json_t **ret, struct rpc_er
 int rpc_methods_register(struct rpc_registry *reg, struct engine *engine,
 			 const struct rpc_daemon_info *info, void **ret_ctx)
 {
-	static const char range_params_schema[] =
-		"[{\"name\":\"offset\",\"schema\":{\"type\":\"integer\",\"minimum\":0}},"
-		"{\"name\":\"length\",\"schema\":{\"type\":\"integer\",\"minimum\":0}},"
-		"{\"name\":\"wait\",\"schema\":{\"type\":\"integer\",\"maximum\":10000}}]";
-	static const char job_result_schema[] =
+#define P_INT(n) "\"" n "\":{\"type\":\"integer\",\"minimum\":0}"
+#define P_BOOL(n) "\"" n "\":{\"type\":\"boolean\"}"
+#define P_WAIT "\"wait\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":10000}"
+#define SCHEMA(order, req, ...)                                                                    \
+	"{\"type\":\"object\",\"x-order\":[" order "],\"required\":[" req                   \
+	"],\"properties\":{" __VA_ARGS__ "}}"
+	static const char job_result[] =
 		"{\"type\":\"object\",\"properties\":{\"job\":{\"type\":\"object\"}}}";
 	static const struct rpc_method methods[] = {
-		{"chip.info", m_chip_info, "Identity, geometry and protection of the chip", "[]",
-		 NULL, NULL},
-		{"chip.probe", m_chip_probe, "Identify the chip again (job)",
-		 "[{\"name\":\"wait\",\"schema\":{\"type\":\"integer\"}}]", job_result_schema, NULL},
-		{"chip.unlock", m_chip_unlock, "Clear write protection (job)",
-		 "[{\"name\":\"wait\",\"schema\":{\"type\":\"integer\"}}]", job_result_schema, NULL},
-		{"flash.read", m_flash_read, "Read up to 1 MiB as base64 (job, waited for)",
-		 "[{\"name\":\"offset\",\"schema\":{\"type\":\"integer\"}},"
-		 "{\"name\":\"length\",\"required\":true,\"schema\":{\"type\":\"integer\","
-		 "\"maximum\":1048576}},{\"name\":\"passes\",\"schema\":{\"type\":\"integer\"}},"
-		 "{\"name\":\"wait\",\"schema\":{\"type\":\"integer\"}}]",
-		 NULL, NULL},
-		{"flash.write", m_flash_write, "Write up to 1 MiB of base64 data (job)",
-		 "[{\"name\":\"offset\",\"schema\":{\"type\":\"integer\"}},"
-		 "{\"name\":\"data\",\"required\":true,\"schema\":{\"type\":\"string\","
-		 "\"contentEncoding\":\"base64\"}},{\"name\":\"mode\",\"schema\":{\"enum\":"
-		 "[\"smart\",\"full\"]}},{\"name\":\"verify\",\"schema\":{\"type\":\"boolean\"}},"
-		 "{\"name\":\"unlock\",\"schema\":{\"type\":\"boolean\"}},{\"name\":\"preserve\","
-		 "\"schema\":{\"type\":\"boolean\"}},{\"name\":\"wait\",\"schema\":{\"type\":"
-		 "\"integer\"}}]",
-		 job_result_schema, NULL},
-		{"flash.verify", m_flash_verify, "Compare up to 1 MiB of base64 data (job)",
-		 "[{\"name\":\"offset\",\"schema\":{\"type\":\"integer\"}},"
-		 "{\"name\":\"data\",\"required\":true,\"schema\":{\"type\":\"string\"}},"
-		 "{\"name\":\"wait\",\"schema\":{\"type\":\"integer\"}}]",
-		 job_result_schema, NULL},
-		{"flash.erase", m_flash_erase, "Erase a range or the whole chip (job)",
-		 "[{\"name\":\"offset\",\"schema\":{\"type\":\"integer\"}},"
-		 "{\"name\":\"length\",\"schema\":{\"type\":\"integer\"}},"
-		 "{\"name\":\"whole_chip\",\"schema\":{\"type\":\"boolean\"}},"
-		 "{\"name\":\"unlock\",\"schema\":{\"type\":\"boolean\"}},"
-		 "{\"name\":\"preserve\",\"schema\":{\"type\":\"boolean\"}},"
-		 "{\"name\":\"backup\",\"schema\":{\"type\":\"boolean\"}},"
-		 "{\"name\":\"wait\",\"schema\":{\"type\":\"integer\"}}]",
-		 job_result_schema, NULL},
-		{"flash.blank_check", m_flash_blank_check, "Is a range all 0xFF? (job)",
-		 range_params_schema, job_result_schema, NULL},
-		{"job.list", m_job_list, "Running, queued and recent jobs", "[]", NULL, NULL},
-		{"job.get", m_job_get, "One job's record",
-		 "[{\"name\":\"id\",\"required\":true,\"schema\":{\"type\":\"integer\"}},"
-		 "{\"name\":\"wait\",\"schema\":{\"type\":\"integer\"}}]",
-		 job_result_schema, NULL},
-		{"job.cancel", m_job_cancel, "Stop a job at its next safe boundary",
-		 "[{\"name\":\"id\",\"required\":true,\"schema\":{\"type\":\"integer\"}}]",
-		 job_result_schema, NULL},
-		{"backup.list", m_backup_list, "Saved previous contents, newest first", "[]", NULL,
+		{"chip.info", m_chip_info, "Identity, geometry and protection of the chip", NULL,
 		 NULL},
+		{"chip.probe", m_chip_probe, "Identify the chip again (job)",
+		 SCHEMA("\"wait\"", "", P_WAIT), job_result},
+		{"chip.unlock", m_chip_unlock, "Clear write protection (job)",
+		 SCHEMA("\"wait\"", "", P_WAIT), job_result},
+		{"flash.read", m_flash_read, "Read up to 1 MiB, returned as base64 (job, waited for)",
+		 SCHEMA("\"offset\",\"length\",\"passes\",\"wait\"", "\"length\"", P_INT("offset") ","
+			P_INT("length") "," P_INT("passes") "," P_WAIT),
+		 NULL},
+		{"flash.write", m_flash_write, "Write up to 1 MiB of base64 data (job)",
+		 SCHEMA("\"offset\",\"data\",\"mode\",\"verify\",\"unlock\",\"preserve\",\"wait\"",
+			"\"data\"",
+			P_INT("offset") ",\"data\":{\"type\":\"string\",\"contentEncoding\":\"base64\"},"
+					"\"mode\":{\"enum\":[\"smart\",\"full\"]}," P_BOOL(
+						"verify") "," P_BOOL("unlock") "," P_BOOL("preserve") ","
+			P_WAIT),
+		 job_result},
+		{"flash.verify", m_flash_verify, "Compare up to 1 MiB of base64 data with the chip (job)",
+		 SCHEMA("\"offset\",\"data\",\"wait\"", "\"data\"",
+			P_INT("offset") ",\"data\":{\"type\":\"string\",\"contentEncoding\":\"base64\"},"
+			P_WAIT),
+		 job_result},
+		{"flash.erase", m_flash_erase, "Erase a range or the whole chip (job)",
+		 SCHEMA("\"offset\",\"length\",\"whole_chip\",\"unlock\",\"preserve\",\"backup\",\"wait\"",
+			"", P_INT("offset") "," P_INT("length") "," P_BOOL("whole_chip") ","
+			P_BOOL("unlock") "," P_BOOL("preserve") "," P_BOOL("backup") "," P_WAIT),
+		 job_result},
+		{"flash.blank_check", m_flash_blank_check, "Is a range all 0xFF? (job)",
+		 SCHEMA("\"offset\",\"length\",\"wait\"", "", P_INT("offset") "," P_INT("length") ","
+			P_WAIT),
+		 job_result},
+		{"job.list", m_job_list, "Running, queued and recent jobs, newest first", NULL, NULL},
+		{"job.get", m_job_get, "One job's record",
+		 SCHEMA("\"id\",\"wait\"", "\"id\"", P_INT("id") "," P_WAIT), job_result},
+		{"job.cancel", m_job_cancel, "Stop a job at its next safe boundary",
+		 SCHEMA("\"id\"", "\"id\"", P_INT("id")), job_result},
+		{"backup.list", m_backup_list, "Saved previous contents, newest first", NULL, NULL},
 		{"backup.restore", m_backup_restore, "Write a backup back to the chip (job)",
-		 "[{\"name\":\"id\",\"required\":true,\"schema\":{\"type\":\"string\"}},"
-		 "{\"name\":\"unlock\",\"schema\":{\"type\":\"boolean\"}},"
-		 "{\"name\":\"wait\",\"schema\":{\"type\":\"integer\"}}]",
-		 job_result_schema, NULL},
-		{"daemon.info", m_daemon_info, "Version, backend, bus and uptime", "[]", NULL, NULL},
-		{"settings.get", m_settings_get, "Runtime settings", "[]", NULL, NULL},
+		 SCHEMA("\"id\",\"unlock\",\"wait\"", "\"id\"",
+			"\"id\":{\"type\":\"string\"}," P_BOOL("unlock") "," P_WAIT),
+		 job_result},
+		{"daemon.info", m_daemon_info, "Version, backend, bus and uptime", NULL, NULL},
+		{"settings.get", m_settings_get, "Runtime settings", NULL, NULL},
 		{"settings.set", m_settings_set, "Change the SPI clock or the log level",
-		 "[{\"name\":\"spi_speed_hz\",\"schema\":{\"type\":\"integer\",\"minimum\":1}},"
-		 "{\"name\":\"log_level\",\"schema\":{\"enum\":[\"err\",\"warning\",\"notice\","
-		 "\"info\",\"debug\"]}}]",
-		 NULL, NULL},
+		 SCHEMA("\"spi_speed_hz\",\"log_level\"", "",
+			"\"spi_speed_hz\":{\"type\":\"integer\",\"minimum\":1},"
+			"\"log_level\":{\"enum\":[\"err\",\"warning\",\"notice\",\"info\",\"debug\"]}"),
+		 NULL},
 	};
-
 	struct ctx *c = calloc(1, sizeof(*c));
 	int r;
 

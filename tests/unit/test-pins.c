@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "buildcfg.h"
 #include "fake_pins.h"
 #include "pins.h"
 
