@@ -371,6 +371,31 @@ static void finish_backup(struct run *run)
 
 static int restore_cb(uint32_t addr, const uint8_t *data, size_t len, void *ctx);
 
+/* A job that ended early says in the journal exactly what it had changed on the chip. */
+static void log_changed_ranges(struct job *job)
+{
+	struct job_snapshot s;
+	char buf[512];
+	size_t used = 0;
+
+	if (job_snapshot(job, &s) < 0)
+		return;
+	buf[0] = 0;
+	for (size_t i = 0; i < s.n_ranges[JOB_RANGE_CHANGED] && used + 40 < sizeof(buf); i++)
+		used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s0x%06x+%llu",
+					 i ? ", " : "", s.ranges[JOB_RANGE_CHANGED][i].addr,
+					 (unsigned long long)s.ranges[JOB_RANGE_CHANGED][i].len);
+	if (s.n_ranges[JOB_RANGE_CHANGED])
+		log_notice("job %llu %s after changing %s%s%s%s", (unsigned long long)s.id,
+			   job_state_name(s.state), buf,
+			   s.backup_id[0] ? "; previous contents in backup " : "",
+			   s.backup_id, s.backup_id[0] ? "" : "");
+	else
+		log_info("job %llu %s before changing anything", (unsigned long long)s.id,
+			 job_state_name(s.state));
+	job_snapshot_clear(&s);
+}
+
 static void run_job(struct engine *e, struct job *job)
 {
 	const struct job_params *p = job_get_params(job);
@@ -523,6 +548,7 @@ out:
 			job_type_name(p->type), st == JOB_FAILED ? "failed" : job_state_name(st),
 			err.op, " ", err.addr, err.detail, errno_name(r));
 		job_finish(job, st);
+		log_changed_ranges(job);
 	}
 	set_status(e, "idle: %s", e->nor ? nor_info(e->nor)->name : "no chip");
 }
