@@ -75,8 +75,9 @@ struct simchip {
 	uint8_t sfdp[SFDP_BUF];
 	size_t sfdp_len;
 
-	/* time */
-	uint64_t now_ns, debt_ns;
+	/* time: with a scale > 0, wall time follows modelled time from (wall_base, model_base) */
+	uint64_t now_ns, wall_base_ns, model_base_ns;
+	bool wall_started;
 	uint64_t rng;
 
 	/* faults (set from any thread) */
@@ -93,17 +94,30 @@ struct simchip {
 
 static void sim_advance(struct simchip *s, uint64_t ns)
 {
+	uint64_t target, wall;
+
 	s->now_ns += ns;
 	atomic_store(&s->st_model, s->now_ns);
 	if (s->o.time_scale <= 0)
 		return;
-	s->debt_ns += (uint64_t)((double)ns * s->o.time_scale);
-	if (s->debt_ns >= NSEC_PER_MSEC) {
-		uint64_t start = fclock_mono_ns();
-
-		fclock_sleep_ns(fclock_monotonic(), s->debt_ns);
-		s->debt_ns -= MIN(s->debt_ns, fclock_mono_ns() - start);
+	wall = fclock_mono_ns();
+	/* Re-anchor when wall time is more than 2 ms behind: time the chip spent waiting for the
+	 * host (idle, or between commands) is lost as on a real chip; up to 2 ms of sleep
+	 * overshoot is paid back by the next sleep. */
+	if (!s->wall_started || wall > s->wall_base_ns +
+					   (uint64_t)((double)(s->now_ns - s->model_base_ns) *
+						      s->o.time_scale) + 2 * NSEC_PER_MSEC) {
+		s->wall_base_ns = wall;
+		s->model_base_ns = s->now_ns;
+		s->wall_started = true;
+		return;
 	}
+	/* Sleep to an absolute target so oversleeping once is paid back by the next sleep, and
+	 * only in steps of 1 ms or more so short waits do not cost a syscall each. */
+	target = s->wall_base_ns +
+		 (uint64_t)((double)(s->now_ns - s->model_base_ns) * s->o.time_scale);
+	if (target > wall + NSEC_PER_MSEC)
+		fclock_sleep_ns(fclock_monotonic(), target - wall);
 }
 
 static uint64_t clk_now(struct fclock *c)
