@@ -473,7 +473,8 @@ static void refuse(struct simchip *s)
 		s->fsr |= 0x02;
 }
 
-static void do_program(struct simchip *s, uint32_t addr, const uint8_t *data, size_t n,
+/* Returns false when the range is protected (nothing changes, the chip does not go busy). */
+static bool do_program(struct simchip *s, uint32_t addr, const uint8_t *data, size_t n,
 		       bool page_wrap)
 {
 	const uint32_t page = page_wrap ? s->p->page : 1;
@@ -483,7 +484,7 @@ static void do_program(struct simchip *s, uint32_t addr, const uint8_t *data, si
 		refuse(s);
 		if (s->p->flags & SIMF_FSR)
 			s->fsr |= 0x10;
-		return;
+		return false;
 	}
 	if (page_wrap && n > page)
 		data += n - page, n = page; /* only the last page's worth lands */
@@ -498,9 +499,10 @@ static void do_program(struct simchip *s, uint32_t addr, const uint8_t *data, si
 			cache_touch(s, a, 1);
 		}
 	}
+	return true;
 }
 
-static void do_erase(struct simchip *s, uint32_t addr, uint32_t size)
+static bool do_erase(struct simchip *s, uint32_t addr, uint32_t size)
 {
 	const bool fail = atomic_load(&s->erase_fail);
 
@@ -509,7 +511,7 @@ static void do_erase(struct simchip *s, uint32_t addr, uint32_t size)
 		refuse(s);
 		if (s->p->flags & SIMF_FSR)
 			s->fsr |= 0x20;
-		return;
+		return false;
 	}
 	for (uint32_t a = addr; a < addr + size; a += CACHE_SIZE) {
 		uint32_t n = MIN(size, CACHE_SIZE);
@@ -523,6 +525,7 @@ static void do_erase(struct simchip *s, uint32_t addr, uint32_t size)
 			b[0] = first;
 		cache_touch(s, a, n);
 	}
+	return true;
 }
 
 static void write_status(struct simchip *s, unsigned reg, uint8_t v)
@@ -677,11 +680,8 @@ static void run_command(struct simchip *s, struct cmd *c)
 			break;
 		if (p->flags & SIMF_SST_AAI) {
 			/* byte program: the first data byte only */
-			if (cmd_tx(c, &b)) {
-				do_program(s, addr, &b, 1, false);
-				s->wel = false;
+			if (cmd_tx(c, &b) && do_program(s, addr, &b, 1, false))
 				start_busy(s, busy_time_ns(s, p->pp_typ_us, p->pp_max_us));
-			}
 			break;
 		}
 		while (cmd_left(c)) {
@@ -703,8 +703,8 @@ static void run_command(struct simchip *s, struct cmd *c)
 				memmove(data, data + extra, p->page);
 				n = p->page;
 			}
-			do_program(s, addr, data, n, true);
-			start_busy(s, busy_time_ns(s, p->pp_typ_us, p->pp_max_us));
+			if (do_program(s, addr, data, n, true))
+				start_busy(s, busy_time_ns(s, p->pp_typ_us, p->pp_max_us));
 		} else {
 			s->wel = false;
 		}
@@ -748,8 +748,8 @@ static void run_command(struct simchip *s, struct cmd *c)
 				break;
 			}
 		}
-		do_erase(s, 0, p->size);
-		start_busy(s, busy_time_ns(s, p->ce_typ_ms * 1000u, p->ce_max_ms * 1000u));
+		if (do_erase(s, 0, p->size))
+			start_busy(s, busy_time_ns(s, p->ce_typ_ms * 1000u, p->ce_max_ms * 1000u));
 		break;
 	case 0x01:
 		if (!(s->wel || s->ewsr))
@@ -827,11 +827,11 @@ static void run_command(struct simchip *s, struct cmd *c)
 				sz = KIB(8);
 			else if (a < KIB(64) || a >= p->size - KIB(64))
 				sz = KIB(32);
-			do_erase(s, a, sz);
-		} else {
-			do_erase(s, addr % p->size, e->size);
+			if (do_erase(s, a, sz))
+				start_busy(s, busy_time_ns(s, e->typ_us, e->max_us));
+		} else if (do_erase(s, addr % p->size, e->size)) {
+			start_busy(s, busy_time_ns(s, e->typ_us, e->max_us));
 		}
-		start_busy(s, busy_time_ns(s, e->typ_us, e->max_us));
 		break;
 	}
 	}
