@@ -7,6 +7,7 @@
 #include "simfix.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -342,6 +343,79 @@ static void wp_with_srp_makes_unlock_fail_and_keeps_protection(void **state)
 	simfix_close(f);
 }
 
+static void unknown_chip_without_sfdp_is_read_only_until_configured(void **state)
+{
+	struct simfix *f = simfix_open("SFDP-ONLY");
+	struct probe_opts o = {.no_sfdp = true};
+	struct probe_report rep;
+	struct nor_error e;
+	struct nor *nor = NULL;
+	uint8_t b = 0;
+
+	(void)state;
+	assert_int_equal(probe_chip(f->bus, &o, &nor, &rep, &e), 0);
+	assert_true(rep.read_only);
+	assert_false(rep.in_database);
+	assert_non_null(strstr(rep.notes, "JEDEC ID a5a518 is unknown and the chip has no usable "
+					  "SFDP: it is read-only (and its size is unknown) until its "
+					  "size and erase size are given in the config"));
+	assert_int_equal(nor_program(nor, 0, &b, 1), -EINVAL);
+	nor_free(nor);
+
+	o.size = MIB(16);
+	o.erase_size = KIB(4);
+	assert_int_equal(probe_chip(f->bus, &o, &nor, &rep, &e), 0);
+	assert_false(rep.read_only);
+	assert_int_equal(nor_info(nor)->source, CHIP_SRC_CONFIG);
+	assert_int_equal(nor_info(nor)->erase[0].opcode, 0x20);
+	assert_int_equal(nor_erase(nor, 0, KIB(4)), 0);
+	assert_int_equal(nor_program(nor, 0, &b, 1), 0);
+	nor_free(nor);
+	simfix_close(f);
+}
+
+static void sfdp_that_contradicts_the_database_is_reported_and_ignored(void **state)
+{
+	const char *root = getenv("FLASHD_SOURCE_ROOT");
+	char path[1024], err[160], *dir = th_mkdtemp(), *img = th_path(dir, "c.img");
+	uint8_t buf[1024];
+	struct sim_profile *p;
+	struct simchip_opts so;
+	struct simchip *s;
+	struct probe_report rep;
+	struct nor_error e;
+	struct nor *nor;
+	FILE *fp;
+	size_t n;
+
+	(void)state;
+	/* a 4 MiB part's SFDP behind the W25Q128JV's ID */
+	snprintf(path, sizeof(path), "%s/tests/data/sfdp/at25ff321a_1f4708.sfdp",
+		 root ? root : "..");
+	fp = fopen(path, "rb");
+	assert_non_null(fp);
+	n = fread(buf, 1, sizeof(buf), fp);
+	fclose(fp);
+	assert_int_equal(sim_profile_from_sfdp(buf, n, 0xef4018, &p, err, sizeof(err)), 0);
+	simchip_opts_init(&so);
+	so.time_scale = 0;
+	assert_int_equal(simchip_open(p, img, &so, &s, err, sizeof(err)), 0);
+	assert_int_equal(probe_chip(simchip_bus(s), NULL, &nor, &rep, &e), 0);
+	assert_true(rep.in_database);
+	assert_true(rep.sfdp_parsed);
+	assert_true(rep.contradictions >= 1);
+	assert_non_null(strstr(rep.notes, "SFDP contradicts the database for W25Q128JV (database "
+					  "used)"));
+	assert_int_equal(nor_info(nor)->size, MIB(16));
+	assert_int_equal(nor_info(nor)->source, CHIP_SRC_DATABASE);
+	nor_free(nor);
+	simchip_close(s);
+	sim_profile_free(p);
+	th_rmtree(dir);
+	free(dir);
+	free(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -356,6 +430,8 @@ int main(void)
 		cmocka_unit_test(stuck_wip_times_out_with_address),
 		cmocka_unit_test(transfer_error_is_eio_with_operation),
 		cmocka_unit_test(wp_with_srp_makes_unlock_fail_and_keeps_protection),
+		cmocka_unit_test(unknown_chip_without_sfdp_is_read_only_until_configured),
+		cmocka_unit_test(sfdp_that_contradicts_the_database_is_reported_and_ignored),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -209,6 +209,62 @@ static void smart_write_on_every_profile_lands_exact_bytes(void **state)
 	}
 }
 
+static void every_job_kind_on_every_profile(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sim_profile_count(); i++) {
+		const char *name = sim_profile_name(sim_profile_at(i));
+		struct env *e = env_open(name);
+		const uint32_t at = e->f->size / 2 - KIB(8) + 100; /* across the middle */
+		const size_t len = KIB(20);
+		uint8_t *data = malloc(len);
+		struct ops_write_opts wo;
+		struct ops_erase_opts eo;
+		struct ops_result res;
+		struct nor_error err;
+		int r;
+
+		th_pattern(data, len, (uint32_t)i + 100);
+		ops_write_opts_init(&wo);
+		wo.unlock = true;
+		env_reset_rec(e);
+		e->rec.src = data;
+		e->rec.src_len = len;
+		r = ops_write(e->nor, &e->h, at, len, &wo, &res, &err);
+		if (r < 0)
+			fail_msg("%s write: %s %s", name, err.op, err.detail);
+		/* read (confirmed) returns exactly the bytes */
+		env_reset_rec(e);
+		assert_int_equal(ops_read(e->nor, &e->h, at, len, 2, &res, &err), 0);
+		th_assert_bytes(e->rec.sink, data, len);
+		/* verify matches */
+		env_reset_rec(e);
+		e->rec.src = data;
+		e->rec.src_len = len;
+		assert_int_equal(ops_verify(e->nor, &e->h, at, len, &res, &err), 0);
+		/* not blank, then erase the aligned middle, blank there */
+		assert_int_equal(ops_blank_check(e->nor, &e->h, at, len, &res, &err), 0);
+		assert_false(res.blank);
+		assert_int_equal(res.first_non_blank, at);
+		ops_erase_opts_init(&eo);
+		eo.unlock = true;
+		env_reset_rec(e);
+		r = ops_erase(e->nor, &e->h, e->f->size / 2 - KIB(4), KIB(8), &eo, &res, &err);
+		if (r < 0)
+			fail_msg("%s erase: %s %s", name, err.op, err.detail);
+		assert_int_equal(ops_blank_check(e->nor, &e->h, e->f->size / 2 - KIB(4), KIB(8),
+						 &res, &err),
+				 0);
+		assert_true(res.blank);
+		/* the rest of the write is untouched */
+		env_reset_rec(e);
+		assert_int_equal(ops_read(e->nor, &e->h, at, KIB(4) - 100, 1, &res, &err), 0);
+		th_assert_bytes(e->rec.sink, data, KIB(4) - 100);
+		free(data);
+		env_close(e);
+	}
+}
+
 static void one_changed_sector_erases_and_programs_only_that_sector(void **state)
 {
 	struct env *e = env_open("W25Q128JV");
@@ -532,6 +588,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(smart_write_on_every_profile_lands_exact_bytes),
+		cmocka_unit_test(every_job_kind_on_every_profile),
 		cmocka_unit_test(one_changed_sector_erases_and_programs_only_that_sector),
 		cmocka_unit_test(only_clearing_bits_needs_no_erase),
 		cmocka_unit_test(identical_image_changes_nothing),
