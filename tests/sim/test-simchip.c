@@ -510,7 +510,8 @@ static void image_file_rules(void **state)
 	{
 		char want[400];
 
-		snprintf(want, sizeof(want), "%s: size 1234 bytes, GD25Q64C needs 8388608", img);
+		snprintf(want, sizeof(want), "%s: size 1234 bytes, GD25Q64C needs 8388608",
+			 img ? img : "");
 		assert_string_equal(err, want);
 	}
 	assert_int_equal(stat(img, &st), 0);
