@@ -853,7 +853,7 @@ bad:
 int rpc_param_u32(json_t *params, const char *name, int pos, bool required, uint32_t *ret_value,
 		  struct rpc_error *err)
 {
-	uint64_t u;
+	uint64_t u = 0;
 	int r = param_uint(params, name, pos, required, UINT32_MAX, &u, err);
 
 	if (r > 0)
@@ -865,7 +865,7 @@ int rpc_param_u64(json_t *params, const char *name, int pos, bool required, uint
 		  struct rpc_error *err)
 {
 	/* json_int_t is signed 64-bit; "0x" strings reach the full range. */
-	uint64_t u;
+	uint64_t u = 0;
 	int r = param_uint(params, name, pos, required, UINT64_MAX, &u, err);
 
 	if (r > 0)

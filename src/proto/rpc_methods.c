@@ -315,7 +315,7 @@ static int m_flash_read(void *ctx, json_t *params, json_t **ret, struct rpc_erro
 	struct ctx *c = ctx;
 	struct engine_chip chip;
 	struct job_params p;
-	struct job *job;
+	struct job *job = NULL;
 	uint32_t addr, passes = 1, wait;
 	uint64_t len;
 	int r;
