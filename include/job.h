@@ -127,7 +127,7 @@ struct job_error {
 	char op[32];     /* "erase", "program", "verify", ... */
 	uint32_t addr;
 	bool has_addr;
-	char detail[200];
+	char detail[320];
 };
 
 struct job_range {

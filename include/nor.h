@@ -73,7 +73,7 @@ struct nor_error {
 	char op[24];  /* "erase", "program", "read", "wait", "unlock", ... */
 	uint32_t addr;
 	bool has_addr;
-	char detail[200];
+	char detail[320];
 };
 
 struct nor_range {
