@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,8 @@ struct daemon {
 	char backend[96];
 	char token_path[4096];
 	struct rpc_daemon_info info;
+	atomic_bool stopping;	/* set by the main thread, read by the worker's on_status */
+	char last_progress[160];
 };
 
 static void list_sim_chips(void)
@@ -182,10 +185,70 @@ static int open_spidev(struct daemon *d)
 	return 0;
 }
 
+/* Worker-side status changes (idle, a job starting); once stopping, every line says so. */
 static void on_status(void *ctx, const char *status)
 {
-	(void)ctx;
-	notify_status("%s", status);
+	struct daemon *d = ctx;
+
+	if (atomic_load(&d->stopping))
+		notify_status("stopping: %s", status);
+	else
+		notify_status("%s", status);
+}
+
+static int find_running(struct job *job, void *ctx)
+{
+	struct job **ret = ctx;
+
+	if (job_get_state(job) != JOB_RUNNING)
+		return 0;
+	*ret = job_ref(job);
+	return 1;
+}
+
+/*
+ * While a job runs, STATUS= follows its progress ("write job 3: programming 7.2 of 16.0 MiB
+ * (45%)"); read from the job's atomics, so it costs the worker nothing. Sent only on change.
+ */
+static void publish_progress(struct daemon *d)
+{
+	struct job *job = NULL;
+	uint64_t done, total;
+	char line[160];
+
+	engine_list_jobs(d->engine, find_running, &job);
+	if (!job)
+		return;
+	job_get_progress(job, &done, &total);
+	if (total)
+		snprintf(line, sizeof(line), "%s job %llu: %s %.1f of %.1f MiB (%u%%)",
+			 job_type_name(job_get_type(job)), (unsigned long long)job_get_id(job),
+			 job_phase_name(job_get_phase(job)), (double)done / MIB(1),
+			 (double)total / MIB(1), (unsigned)(done * 100 / total));
+	else
+		snprintf(line, sizeof(line), "%s job %llu: %s", job_type_name(job_get_type(job)),
+			 (unsigned long long)job_get_id(job), job_phase_name(job_get_phase(job)));
+	job_unref(job);
+	if (strcmp(line, d->last_progress)) {
+		snprintf(d->last_progress, sizeof(d->last_progress), "%s", line);
+		notify_status("%s", line);
+	}
+}
+
+/* Listen lists differ (order matters: it decides which port is reported first). */
+static bool listen_changed(const struct flashd_config *a, const struct flashd_config *b)
+{
+	if (a->n_listen != b->n_listen)
+		return true;
+	for (size_t i = 0; i < a->n_listen; i++)
+		if (strcmp(a->listen[i], b->listen[i]))
+			return true;
+	return false;
+}
+
+static bool str_changed(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
 }
 
 static int start(struct daemon *d)
@@ -214,6 +277,7 @@ static int start(struct daemon *d)
 	ec.probe.erase_size = c->chip_erase_size;
 	ec.probe.erase_opcode = c->chip_erase_opcode;
 	ec.on_status = on_status;
+	ec.on_status_ctx = d;
 	r = engine_new(&ec, &d->engine);
 	if (r < 0)
 		return log_errno(LOG_LVL_ERR, r, "starting the engine (state directory \"%s\")",
@@ -320,9 +384,10 @@ static void reload(struct daemon *d)
 		}
 		if (n.backend != d->cfg.backend || strcmp(n.state_dir, d->cfg.state_dir) ||
 		    strcmp(n.spi_device, d->cfg.spi_device) || strcmp(n.sim_chip, d->cfg.sim_chip) ||
-		    n.n_listen != d->cfg.n_listen)
-			log_notice("reload: backend, device, listen and storage changes need a "
-				   "restart (systemctl restart flashd)");
+		    str_changed(n.sim_image, d->cfg.sim_image) || listen_changed(&n, &d->cfg) ||
+		    str_changed(n.tls_cert, d->cfg.tls_cert) || str_changed(n.tls_key, d->cfg.tls_key))
+			log_notice("reload: backend, device, image, listen, TLS and storage changes "
+				   "need a restart (systemctl restart flashd)");
 		else
 			log_info("reload: done");
 	}
@@ -333,7 +398,8 @@ static void reload(struct daemon *d)
 static int main_loop(struct daemon *d, int sfd)
 {
 	uint64_t wd_usec = notify_watchdog_usec();
-	int timeout_ms = wd_usec ? (int)MAX(wd_usec / 2000, 100u) : 1000;
+	/* wake at least every second for STATUS= progress, and twice per watchdog interval */
+	int timeout_ms = wd_usec ? (int)MIN(MAX(wd_usec / 2000, 100u), 1000u) : 1000;
 
 	for (;;) {
 		struct pollfd pfd = {.fd = sfd, .events = POLLIN};
@@ -349,6 +415,10 @@ static int main_loop(struct daemon *d, int sfd)
 			if (age < wd_usec * 1000u || engine_busy(d->engine))
 				notify_watchdog();
 		}
+		if (engine_busy(d->engine))
+			publish_progress(d);
+		else
+			d->last_progress[0] = 0;
 		if (r <= 0)
 			continue;
 		for (;;) {
@@ -362,6 +432,11 @@ static int main_loop(struct daemon *d, int sfd)
 			}
 			log_info("%s: stopping (the running job stops at its next safe boundary)",
 				 strsignal(sig));
+			atomic_store(&d->stopping, true);
+			notify_stopping();
+			notify_status("stopping: %s", engine_busy(d->engine)
+							  ? "the running job stops at its next safe boundary"
+							  : "idle");
 			return 0;
 		}
 	}
@@ -419,7 +494,9 @@ int main(int argc, char **argv)
 	r = main_loop(&d, sfd);
 	ret = r < 0 ? 1 : 0;
 out:
-	notify_stopping();
+	if (!atomic_load(&d.stopping))
+		notify_stopping();
+	atomic_store(&d.stopping, true);
 	stop(&d);
 	if (sfd >= 0)
 		close(sfd);
