@@ -12,11 +12,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "buildcfg.h"
 #include "log.h"
 
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_MAX_FAULTS 8
-#define CONFIG_DEFAULT_FILE "/etc/flashd/flashd.conf"
+/* SYSCONFDIR/flashd/flashd.conf: /etc/flashd/flashd.conf when built with --prefix=/usr */
+#define CONFIG_DEFAULT_FILE FLASHD_SYSCONFDIR "/flashd/flashd.conf"
 
 enum config_backend {
 	CONFIG_BACKEND_SIM,
@@ -103,5 +105,13 @@ int config_load_file(struct flashd_config *c, const char *path, char *err, size_
 int config_validate(const struct flashd_config *c, char *err, size_t errlen);
 
 void config_print_help(FILE *out, const char *argv0);
+
+/*
+ * The key table, for the documentation test and tools: config_key_count() keys; key i is
+ * `name` in `[section]` (static strings). config_key_at() returns 0, or -EINVAL without
+ * writing anything when i >= config_key_count().
+ */
+size_t config_key_count(void);
+int config_key_at(size_t i, const char **ret_section, const char **ret_name);
 
 #endif

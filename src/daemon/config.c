@@ -91,6 +91,20 @@ static const struct key keys[] = {
 	{"log", "level", K_LEVEL, O(log_level), 0, 0},
 };
 
+size_t config_key_count(void)
+{
+	return ARRAY_SIZE(keys);
+}
+
+int config_key_at(size_t i, const char **ret_section, const char **ret_name)
+{
+	if (i >= ARRAY_SIZE(keys))
+		return -EINVAL;
+	*ret_section = keys[i].section;
+	*ret_name = keys[i].name;
+	return 0;
+}
+
 static int errf(char *err, size_t len, const char *fmt, ...) PRINTF_FMT(3, 4);
 
 static int errf(char *err, size_t len, const char *fmt, ...)
@@ -120,6 +134,9 @@ void config_init(struct flashd_config *c)
 	c->cs = c->hold = c->wp = c->reset = (struct config_line){.offset = -1, .active_low = true};
 	c->power = (struct config_line){.offset = -1, .active_low = false};
 	c->chip_page_size = 256;
+	/* a file's or the command line's first listen replaces this one */
+	c->listen[0] = strdup("127.0.0.1:8080");
+	c->n_listen = c->listen[0] ? 1 : 0;
 	c->www_dir = strdup(FLASHD_WWWDIR_DEFAULT);
 	c->max_connections = 64;
 	c->timeout_s = 30;
@@ -357,6 +374,8 @@ static int apply(struct flashd_config *c, const struct key *k, const char *v, ch
 		c->listen[c->n_listen] = strdup(v);
 		return c->listen[c->n_listen++] ? 0 : -ENOMEM;
 	case K_FAULT:
+		if (!*v)
+			return errf(msg, len, "%s needs a value", k->name);
 		if (c->n_sim_faults >= CONFIG_MAX_FAULTS)
 			return errf(msg, len, "fault: at most %d faults", CONFIG_MAX_FAULTS);
 		c->sim_faults[c->n_sim_faults] = strdup(v);
@@ -375,9 +394,50 @@ static const struct key *find_key(const char *section, const char *name)
 
 struct file_ctx {
 	struct flashd_config *c;
-	char msg[256];
+	FILE *fp;
+	int line;	  /* lines read so far */
+	int err_line;	  /* the first line the reader or the handler refused, 0 = none */
+	int read_errno;	  /* the file could not be read (EISDIR for a directory) */
+	char msg[256];	  /* err_line's message */
 	bool file_listen; /* the file's listen list replaces the default */
 };
+
+/*
+ * inih's reader: exactly one line of the file per call, so inih's line numbers are the file's.
+ * With fgets() a line longer than inih's buffer is cut and its tail parsed as a line of its
+ * own, and a NUL byte silently ends the value early; here both are errors. inih goes on after
+ * an error and reports the first one's line, so reading stops at the first line the handler
+ * refused: the message and the line number are the same error's.
+ */
+static char *config_read_line(char *buf, int size, void *stream)
+{
+	struct file_ctx *f = stream;
+	int ch, n = 0;
+
+	if (f->err_line || f->read_errno)
+		return NULL;
+	while ((ch = getc(f->fp)) != EOF && ch != '\n') {
+		if (ch == '\0' || n >= size - 1) {
+			f->err_line = ++f->line;
+			if (ch == '\0')
+				snprintf(f->msg, sizeof(f->msg), "NUL byte in the line");
+			else
+				snprintf(f->msg, sizeof(f->msg),
+					 "line too long (at most %d characters)", size - 1);
+			return NULL;
+		}
+		buf[n++] = (char)ch;
+	}
+	if (ch == EOF && ferror(f->fp)) {
+		f->read_errno = errno ? errno : EIO;
+		return NULL;
+	}
+	if (ch == EOF && n == 0)
+		return NULL;
+	buf[n] = '\0';
+	f->line++;
+	return buf;
+}
 
 static int config_ini_line(void *user, const char *section, const char *name, const char *value)
 {
@@ -389,11 +449,13 @@ static int config_ini_line(void *user, const char *section, const char *name, co
 		known_section |= !strcmp(keys[i].section, section);
 	if (!known_section) {
 		snprintf(f->msg, sizeof(f->msg), "unknown section [%s]", section);
+		f->err_line = f->line;
 		return 0;
 	}
 	k = find_key(section, name);
 	if (!k) {
 		snprintf(f->msg, sizeof(f->msg), "unknown key \"%s\" in [%s]", name, section);
+		f->err_line = f->line;
 		return 0;
 	}
 	if (k->type == K_LISTEN && !f->file_listen) {
@@ -402,25 +464,35 @@ static int config_ini_line(void *user, const char *section, const char *name, co
 		f->c->n_listen = 0;
 		f->file_listen = true;
 	}
-	return apply(f->c, k, value, f->msg, sizeof(f->msg)) < 0 ? 0 : 1;
+	if (apply(f->c, k, value, f->msg, sizeof(f->msg)) < 0) {
+		if (!f->msg[0])
+			snprintf(f->msg, sizeof(f->msg), "out of memory");
+		f->err_line = f->line;
+		return 0;
+	}
+	return 1;
 }
 
 int config_load_file(struct flashd_config *c, const char *path, char *err, size_t errlen)
 {
 	struct file_ctx f = {.c = c};
-	FILE *fp = fopen(path, "re");
 	int line;
 
-	if (!fp)
+	f.fp = fopen(path, "re");
+	if (!f.fp)
 		return errf(err, errlen, "%s: %s", path, strerror(errno));
-	line = ini_parse_file(fp, config_ini_line, &f);
-	fclose(fp);
-	if (line != 0) {
-		if (line < 0)
-			return errf(err, errlen, "%s: cannot read the file", path);
-		return errf(err, errlen, "%s:%d: %s", path, line,
-			    f.msg[0] ? f.msg : "syntax error (expected [section] or key = value)");
-	}
+	line = ini_parse_stream(config_read_line, &f, config_ini_line, &f);
+	fclose(f.fp);
+	if (f.read_errno)
+		return errf(err, errlen, "%s: %s", path, strerror(f.read_errno));
+	if (line < 0)
+		return errf(err, errlen, "%s: cannot read the file", path);
+	/* inih's line is the first error; ours is the first the reader or handler refused */
+	if (f.err_line && (line == 0 || line == f.err_line))
+		return errf(err, errlen, "%s:%d: %s", path, f.err_line, f.msg);
+	if (line > 0)
+		return errf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)",
+			    path, line);
 	if (set_str(&c->file, path) < 0)
 		return -ENOMEM;
 	return 0;
@@ -504,13 +576,14 @@ int config_parse_args(struct flashd_config *c, int argc, char **argv,
 {
 	enum config_action action = CONFIG_RUN;
 	const char *file = NULL;
-	bool cli_listen = false;
-	int opt, r;
+	bool cli_listen = false, cli_sim = false, cli_spidev = false;
+	int opt, at, r;
 
 	/* pass 1: which file, and actions that need no file */
 	opterr = 0;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "c:l:hV", long_opts, NULL)) != -1) {
+	/* 0, not 1: glibc then resets all its state, nothing carries over from an earlier call */
+	for (at = optind = 0; (opt = getopt_long(argc, argv, "c:l:hV", long_opts, NULL)) != -1;
+	     at = optind) {
 		if (opt == 'c')
 			file = optarg;
 		else if (opt == OPT_CHECK) {
@@ -523,19 +596,25 @@ int config_parse_args(struct flashd_config *c, int argc, char **argv,
 			action = CONFIG_VERSION;
 		else if (opt == OPT_LIST_SIM && action == CONFIG_RUN)
 			action = CONFIG_LIST_SIM;
-		else if (opt == '?')
-			return errf(err, errlen, "%s: unknown option or missing argument (see --help)",
-				    argv[optind - 1]);
+		else if (opt == '?') {
+			/* optind stays on a group of short options ("-xV") until its last one */
+			const char *arg = argv[optind == at ? optind : optind - 1];
+
+			if (optopt > 0 && optopt < 256 && strncmp(arg, "--", 2))
+				return errf(err, errlen,
+					    "-%c: unknown option or missing argument (see --help)",
+					    optopt);
+			return errf(err, errlen,
+				    "%s: unknown option or missing argument (see --help)", arg);
+		}
 	}
+	/* known before anything else can fail, so main() picks the right exit status */
+	*ret_action = action;
 	if (optind < argc)
 		return errf(err, errlen, "%s: unexpected argument (see --help)", argv[optind]);
 	if (action == CONFIG_HELP || action == CONFIG_VERSION || action == CONFIG_LIST_SIM) {
 		*ret_action = action;
 		return 0;
-	}
-	if (!c->n_listen) {
-		c->listen[0] = strdup("127.0.0.1:8080");
-		c->n_listen = c->listen[0] ? 1 : 0;
 	}
 	if (file || access(CONFIG_DEFAULT_FILE, F_OK) == 0) {
 		r = config_load_file(c, file ? file : CONFIG_DEFAULT_FILE, err, errlen);
@@ -544,7 +623,7 @@ int config_parse_args(struct flashd_config *c, int argc, char **argv,
 	}
 
 	/* pass 2: the command line wins over the file */
-	optind = 1;
+	optind = 0;
 	while ((opt = getopt_long(argc, argv, "c:l:hV", long_opts, NULL)) != -1) {
 		r = 0;
 		switch (opt) {
@@ -558,6 +637,10 @@ int config_parse_args(struct flashd_config *c, int argc, char **argv,
 			r = cli(c, "listen", "http", "listen", optarg, err, errlen);
 			break;
 		case OPT_SIM:
+			if (cli_spidev)
+				return errf(err, errlen, "--sim and --spi-device choose different "
+							 "backends: give one of them");
+			cli_sim = true;
 			c->backend = CONFIG_BACKEND_SIM;
 			r = cli(c, "sim", "sim", "chip", optarg, err, errlen);
 			break;
@@ -577,6 +660,10 @@ int config_parse_args(struct flashd_config *c, int argc, char **argv,
 			r = cli(c, "sim-fault", "sim", "fault", optarg, err, errlen);
 			break;
 		case OPT_SPI_DEVICE:
+			if (cli_sim)
+				return errf(err, errlen, "--sim and --spi-device choose different "
+							 "backends: give one of them");
+			cli_spidev = true;
 			c->backend = CONFIG_BACKEND_SPIDEV;
 			r = cli(c, "spi-device", "spi", "device", optarg, err, errlen);
 			break;
@@ -637,7 +724,12 @@ int config_validate(const struct flashd_config *c, char *err, size_t errlen)
 		    c->power.offset >= 0 || c->reset.offset >= 0) {
 			char path[256];
 
-			snprintf(path, sizeof(path), "%s%s", strchr(c->gpio_chip, '/') ? "" : "/dev/",
+			/* the names pins.c opens: a path as is, "0" as /dev/gpiochip0 */
+			snprintf(path, sizeof(path), "%s%s",
+				 strchr(c->gpio_chip, '/') ? ""
+				 : strspn(c->gpio_chip, "0123456789") == strlen(c->gpio_chip)
+					 ? "/dev/gpiochip"
+					 : "/dev/",
 				 c->gpio_chip);
 			if (access(path, F_OK) < 0)
 				return errf(err, errlen, "%s: GPIO chip \"%s\": %s", where, path,
@@ -648,6 +740,11 @@ int config_validate(const struct flashd_config *c, char *err, size_t errlen)
 			return errf(err, errlen,
 				    "%s: --sim sfdp needs --sim-sfdp FILE and --sim-jedec-id HEX",
 				    where);
+		if (strcasecmp(c->sim_chip, "sfdp") && (c->sim_sfdp || c->sim_jedec_id))
+			return errf(err, errlen,
+				    "%s: an SFDP dump and JEDEC ID (--sim-sfdp, --sim-jedec-id) are "
+				    "only used with --sim sfdp, not with \"%s\"",
+				    where, c->sim_chip);
 		if (c->sim_sfdp && (r = readable(c->sim_sfdp, "SFDP dump", err, errlen)) < 0)
 			return r;
 	}
