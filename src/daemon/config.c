@@ -28,6 +28,7 @@ enum key_type {
 	K_STR,	  /* char * */
 	K_BOOL,	  /* bool */
 	K_U32,	  /* uint32_t within [min, max] */
+	K_HZ,	  /* uint32_t within [min, max], k/M/G are powers of ten */
 	K_UINT,	  /* unsigned within [min, max] */
 	K_U8,	  /* uint8_t within [min, max] */
 	K_SIZE,	  /* size_t with K/M/G suffixes */
@@ -60,7 +61,7 @@ static const struct key keys[] = {
 	{"sim", "fault", K_FAULT, 0, 0, 0},
 	{"sim", "max-transfer", K_SIZE, O(sim_max_transfer), 16, MIB(16)},
 	{"spi", "device", K_STR, O(spi_device), 0, 0},
-	{"spi", "speed", K_U32, O(spi_speed_hz), 1000, 125000000},
+	{"spi", "speed", K_HZ, O(spi_speed_hz), 1000, 125000000},
 	{"spi", "mode", K_U8, O(spi_mode), 0, 3},
 	{"gpio", "chip", K_STR, O(gpio_chip), 0, 0},
 	{"gpio", "cs", K_LINE, O(cs), 0, 0},
@@ -173,33 +174,45 @@ void config_free(struct flashd_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* "123", "0x10", "64K", "16M", "1G". */
-static int parse_size(const char *v, uint64_t *ret)
+/*
+ * Sizes: "123", "0x10", "64K", "16M", "1G" (binary multiples; "KiB"/"MB" spellings too).
+ * Frequencies (decimal true): "32000000", "32M", "400k" are powers of ten, since a clock of
+ * "32M" means 32 MHz. A leading 0 is decimal, not octal: "010" is ten.
+ */
+static int parse_number(const char *v, bool decimal, uint64_t *ret)
 {
-	char *end;
+	bool hex = v && v[0] == '0' && (v[1] == 'x' || v[1] == 'X');
 	unsigned long long n;
-	int shift = 0;
+	uint64_t mult = 1;
+	char *end;
 
-	if (!v || !*v || *v == '-')
+	if (!v || !*v || *v == '-' || *v == '+' || *v == ' ')
 		return -EINVAL;
 	errno = 0;
-	n = strtoull(v, &end, 0);
-	if (errno || end == v)
+	n = strtoull(v, &end, hex ? 16 : 10);
+	if (errno || end == v || (hex && end == v + 2))
 		return -EINVAL;
-	if (*end == 'K' || *end == 'k')
-		shift = 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		shift = 20, end++;
-	else if (*end == 'G' || *end == 'g')
-		shift = 30, end++;
-	if (*end == 'i' && shift)
+	switch (*end) {
+	case 'K': case 'k': mult = decimal ? 1000u : KIB(1); end++; break;
+	case 'M': case 'm': mult = decimal ? 1000000u : MIB(1); end++; break;
+	case 'G': case 'g': mult = decimal ? 1000000000u : (uint64_t)MIB(1024); end++; break;
+	default: break;
+	}
+	if (mult > 1 && !decimal && *end == 'i')
 		end++;
-	if (*end == 'B' && shift)
+	if (mult > 1 && *end == (decimal ? 'H' : 'B'))
 		end++;
-	if (*end || (shift && n > (UINT64_MAX >> shift)))
+	if (mult > 1 && decimal && *end == 'z')
+		end++;
+	if (*end || n > UINT64_MAX / mult)
 		return -EINVAL;
-	*ret = (uint64_t)n << shift;
+	*ret = (uint64_t)n * mult;
 	return 0;
+}
+
+static int parse_size(const char *v, uint64_t *ret)
+{
+	return parse_number(v, false, ret);
 }
 
 static int parse_bool(const char *v, bool *ret)
@@ -276,14 +289,15 @@ static int apply(struct flashd_config *c, const struct key *k, const char *v, ch
 			return errf(msg, len, "%s: \"%s\" is not a boolean (yes/no)", k->name, v);
 		return 0;
 	case K_U32:
+	case K_HZ:
 	case K_UINT:
 	case K_U8:
-		if (parse_size(v, &n) < 0 || n < k->min || n > k->max)
+		if (parse_number(v, k->type == K_HZ, &n) < 0 || n < k->min || n > k->max)
 			return errf(msg, len, "%s: \"%s\" is not a number from %llu to %llu", k->name,
 				    v, (unsigned long long)k->min, (unsigned long long)k->max);
 		if (k->type == K_U8)
 			*(uint8_t *)(base + k->off) = (uint8_t)n;
-		else if (k->type == K_U32)
+		else if (k->type == K_U32 || k->type == K_HZ)
 			*(uint32_t *)(base + k->off) = (uint32_t)n;
 		else
 			*(unsigned *)(base + k->off) = (unsigned)n;

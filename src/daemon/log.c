@@ -155,8 +155,9 @@ int log_errno(enum log_level level, int r, const char *fmt, ...)
 		r = -r;
 	if (!log_enabled(level))
 		return r;
+	/* r == 0 is a caller's slip: log the message without an errno rather than a false EIO */
 	va_start(ap, fmt);
-	log_vmsg(level, r ? r : -EIO, fmt, ap);
+	log_vmsg(level, r, fmt, ap);
 	va_end(ap);
 	return r;
 }

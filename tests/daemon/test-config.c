@@ -469,6 +469,27 @@ static void file_sizes_take_suffixes_and_hex(void **state)
 	config_free(&c);
 }
 
+static void file_clock_suffixes_are_powers_of_ten(void **state)
+{
+	struct flashd_config c;
+
+	load_ok(*state, "[spi]\nspeed = 32M\n", &c);
+	assert_int_equal(c.spi_speed_hz, 32000000);
+	config_free(&c);
+	load_ok(*state, "[spi]\nspeed = 400kHz\n", &c);
+	assert_int_equal(c.spi_speed_hz, 400000);
+	config_free(&c);
+}
+
+static void file_leading_zero_is_decimal_not_octal(void **state)
+{
+	struct flashd_config c;
+
+	load_ok(*state, "[jobs]\nhistory = 010\n", &c);
+	assert_int_equal(c.history, 10);
+	config_free(&c);
+}
+
 static void file_bools_take_yes_no_true_false_on_off_1_0(void **state)
 {
 	static const char *const yes[] = {"yes", "TRUE", "on", "1"}, *const no[] = {"No", "false",
@@ -1612,6 +1633,8 @@ int main(void)
 		T(full_file_names_every_key_of_the_table),
 		T(key_at_out_of_range_is_einval_and_writes_nothing),
 		T(file_sizes_take_suffixes_and_hex),
+		T(file_clock_suffixes_are_powers_of_ten),
+		T(file_leading_zero_is_decimal_not_octal),
 		T(file_bools_take_yes_no_true_false_on_off_1_0),
 		T(file_line_none_unwires_and_keeps_polarity),
 		T(file_listen_replaces_the_default_then_appends),

@@ -218,6 +218,21 @@ static void log_errno_takes_a_positive_errno(void **state)
 	free(out);
 }
 
+static void log_errno_of_zero_logs_no_errno_and_returns_zero(void **state)
+{
+	struct cap c;
+	char *out;
+	int r;
+
+	(void)state;
+	cap_start(&c, true, LOG_LVL_INFO);
+	r = log_errno(LOG_LVL_WARN, 0, "nothing failed");
+	out = cap_end(&c);
+	assert_int_equal(r, 0);
+	assert_string_equal(out, "<4>nothing failed\n");
+	free(out);
+}
+
 static void log_errno_in_terminal_mode(void **state)
 {
 	struct cap c;
@@ -490,6 +505,7 @@ int main(void)
 		T(long_thread_name_is_cut_to_15_characters),
 		T(log_errno_appends_the_name_and_returns_negative),
 		T(log_errno_takes_a_positive_errno),
+		T(log_errno_of_zero_logs_no_errno_and_returns_zero),
 		T(log_errno_in_terminal_mode),
 		T(log_errno_filtered_out_still_returns_the_error),
 		T(log_errno_unknown_errno_is_e_question_mark),
