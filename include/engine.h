@@ -69,6 +69,14 @@ void engine_free(struct engine *e);
 int engine_submit(struct engine *e, const struct job_params *p, struct job **ret, char *busy_msg,
 		  size_t busy_len);
 
+/*
+ * Cancel job id. A queued job leaves the queue at once (its slot is free for the next submit)
+ * and ends CANCELLED without touching the chip; the running job stops at its next page or
+ * erase-block boundary, with WEL clear, and ends CANCELLED. 0, -EALREADY (already finished),
+ * -ENOENT (no such job, or dropped from the history).
+ */
+int engine_cancel_job(struct engine *e, uint64_t id);
+
 /* New reference or NULL. */
 struct job *engine_find_job(struct engine *e, uint64_t id);
 /* Running, queued, then finished jobs, newest first. */

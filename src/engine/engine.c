@@ -434,6 +434,13 @@ static void run_job(struct engine *e, struct job *job)
 	if (p->data == JOB_DATA_BUFFER && p->type == JOB_READ)
 		run.inline_dst = job_result_buffer(job, &run.inline_cap);
 
+	/* cancelled while it waited (job_cancel() on a queued job): it never starts */
+	if (job_cancel_requested(job)) {
+		r = -ECANCELED;
+		snprintf(err.detail, sizeof(err.detail), "cancelled before it started; nothing "
+			 "was changed");
+		goto out;
+	}
 	if (p->type == JOB_PROBE) {
 		r = identify(e, &err);
 		goto out;
@@ -717,6 +724,11 @@ int engine_submit(struct engine *e, const struct job_params *p, struct job **ret
 	}
 	*ret = job;
 	return 0;
+}
+
+int engine_cancel_job(struct engine *e, uint64_t id)
+{
+	return jobq_cancel(e->jobq, id);
 }
 
 struct job *engine_find_job(struct engine *e, uint64_t id)

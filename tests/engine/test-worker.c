@@ -142,6 +142,30 @@ static void wait_done(struct job *job, enum job_state want)
 	job_snapshot_clear(&s);
 }
 
+/* Submit a job and wait for it to end in state want; returns the job (job_unref() it). */
+static struct job *run_params(struct env *v, const struct job_params *p, enum job_state want)
+{
+	struct job *job;
+
+	assert_int_equal(engine_submit(v->e, p, &job, NULL, 0), 0);
+	wait_done(job, want);
+	return job;
+}
+
+/* Write len bytes of data at addr from an inline buffer and wait for success. */
+static void write_buf(struct env *v, uint32_t addr, const uint8_t *data, size_t len)
+{
+	struct job_params p;
+
+	job_params_init(&p, JOB_WRITE);
+	p.addr = addr;
+	p.len = len;
+	p.data = JOB_DATA_BUFFER;
+	p.buf = data;
+	p.buf_len = len;
+	job_unref(run_params(v, &p, JOB_DONE));
+}
+
 static void streamed_write_lands_exact_bytes_with_digests(void **state)
 {
 	struct env *v = env_open("W25Q128JV");
@@ -387,6 +411,86 @@ static void chip_swapped_between_jobs_is_noticed(void **state)
 	env_close(v);
 }
 
+static void cancelling_a_queued_job_frees_its_slot_and_never_runs_it(void **state)
+{
+	struct env *v = env_open_scale("W25Q128JV", 0, 1);
+	uint8_t data[4096], now[4096];
+	struct feeder fd;
+	struct job *w, *q, *x = NULL;
+	struct job_params p;
+	struct job_snapshot s;
+	uint8_t b = 0;
+
+	(void)state;
+	th_pattern(data, sizeof(data), 3);
+	write_buf(v, 0x10000, data, sizeof(data));
+	w = stream_write(v, 0, &b, 1, &fd, false); /* keeps the worker waiting for data */
+	wait_running(w);
+	job_params_init(&p, JOB_ERASE);
+	p.addr = 0x10000;
+	p.len = 4096;
+	assert_int_equal(engine_submit(v->e, &p, &q, NULL, 0), 0);
+	assert_int_equal(engine_submit(v->e, &p, &x, NULL, 0), -EBUSY);
+	assert_int_equal(engine_cancel_job(v->e, job_get_id(q)), 0);
+	assert_int_equal(job_get_state(q), JOB_CANCELLED);
+	assert_int_equal(engine_cancel_job(v->e, job_get_id(q)), -EALREADY);
+	job_params_init(&p, JOB_BLANK_CHECK);
+	p.len = 4096;
+	assert_int_equal(engine_submit(v->e, &p, &x, NULL, 0), 0); /* the slot is free again */
+	assert_int_equal(pthread_create(&fd.th, NULL, feed, &fd), 0);
+	wait_done(w, JOB_DONE);
+	wait_done(x, JOB_DONE);
+	pthread_join(fd.th, NULL);
+	assert_int_equal(job_snapshot(q, &s), 0);
+	assert_int_equal(s.error.code, -ECANCELED);
+	assert_int_equal(s.started_ns, 0);
+	assert_int_equal(s.n_ranges[JOB_RANGE_CHANGED], 0);
+	job_snapshot_clear(&s);
+	simfix_image_read(v->f, 0x10000, now, sizeof(now));
+	th_assert_bytes(now, data, sizeof(data));
+	job_unref(w);
+	job_unref(q);
+	job_unref(x);
+	env_close(v);
+}
+
+static void queued_job_with_cancel_flag_never_starts(void **state)
+{
+	struct env *v = env_open_scale("W25Q128JV", 0, 4);
+	uint8_t data[4096], now[4096];
+	struct feeder fd;
+	struct job *w, *q;
+	struct job_params p;
+	struct job_snapshot s;
+	uint8_t b = 0;
+
+	(void)state;
+	th_pattern(data, sizeof(data), 4);
+	write_buf(v, 0x20000, data, sizeof(data));
+	w = stream_write(v, 0, &b, 1, &fd, false);
+	wait_running(w);
+	job_params_init(&p, JOB_ERASE);
+	p.addr = 0x20000;
+	p.len = 4096;
+	assert_int_equal(engine_submit(v->e, &p, &q, NULL, 0), 0);
+	assert_int_equal(job_cancel(q), 0); /* the flag only: the job stays queued */
+	assert_int_equal(job_get_state(q), JOB_QUEUED);
+	assert_int_equal(pthread_create(&fd.th, NULL, feed, &fd), 0);
+	wait_done(w, JOB_DONE);
+	wait_done(q, JOB_CANCELLED);
+	pthread_join(fd.th, NULL);
+	assert_int_equal(job_snapshot(q, &s), 0);
+	assert_int_equal(s.error.code, -ECANCELED);
+	assert_string_equal(s.error.detail, "cancelled before it started; nothing was changed");
+	assert_int_equal(s.n_ranges[JOB_RANGE_CHANGED], 0);
+	job_snapshot_clear(&s);
+	simfix_image_read(v->f, 0x20000, now, sizeof(now));
+	th_assert_bytes(now, data, sizeof(data));
+	job_unref(w);
+	job_unref(q);
+	env_close(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +501,8 @@ int main(void)
 		cmocka_unit_test(cancel_stops_between_commands_and_reports_changes),
 		cmocka_unit_test(stop_interrupts_the_running_job),
 		cmocka_unit_test(chip_swapped_between_jobs_is_noticed),
+		cmocka_unit_test(cancelling_a_queued_job_frees_its_slot_and_never_runs_it),
+		cmocka_unit_test(queued_job_with_cancel_flag_never_starts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
