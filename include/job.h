@@ -104,7 +104,13 @@ struct job_params {
 	enum job_write_mode write_mode;
 	bool verify;           /* WRITE: read back and compare (default true) */
 	bool unlock;           /* may clear block protection bits to do the job */
-	bool preserve;         /* unaligned erase/write keeps the rest of its erase blocks */
+	/*
+	 * Unaligned WRITE/ERASE: the rest of each erase block the range touches is read, saved
+	 * with the backup and written back, so exactly [addr, addr+len) changes (default true,
+	 * for every front end). false refuses a range whose edge falls inside an erase block
+	 * that must be erased (-EINVAL), for callers that want every erase to be whole blocks.
+	 */
+	bool preserve;
 	bool no_backup;        /* ERASE: skip the read-first backup (and blank skipping) */
 	unsigned int read_passes; /* READ: >= 1; more passes must agree (confirm dumps) */
 	char backup_id[JOB_BACKUP_ID_SIZE]; /* RESTORE: which backup */
@@ -176,7 +182,7 @@ struct job_snapshot {
 
 typedef void (*job_finish_fn)(struct job *job, void *ctx);
 
-/* Defaults: verify=true, read_passes=1, SMART, no data. */
+/* Defaults: verify=true, preserve=true, read_passes=1, SMART, no data. */
 void job_params_init(struct job_params *p, enum job_type type);
 
 /*

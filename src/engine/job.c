@@ -158,6 +158,7 @@ void job_params_init(struct job_params *p, enum job_type type)
 		.type = type,
 		.write_mode = JOB_WRITE_SMART,
 		.verify = true,
+		.preserve = true,
 		.read_passes = 1,
 		.data = JOB_DATA_NONE,
 	};

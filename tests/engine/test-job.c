@@ -55,6 +55,7 @@ static void new_assigns_increasing_ids_and_defaults(void **state)
 	assert_int_equal(job_get_state(a), JOB_QUEUED);
 	assert_int_equal(job_get_type(b), JOB_ERASE);
 	assert_true(p->verify);
+	assert_true(p->preserve);
 	assert_int_equal(p->read_passes, 1);
 	assert_int_equal(p->write_mode, JOB_WRITE_SMART);
 	assert_null(job_stream(a));

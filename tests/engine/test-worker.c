@@ -491,6 +491,24 @@ static void queued_job_with_cancel_flag_never_starts(void **state)
 	env_close(v);
 }
 
+static void unaligned_write_with_default_params_keeps_the_bytes_around_it(void **state)
+{
+	struct env *v = env_open("W25Q128JV");
+	uint8_t old[8192], patch[100], want[8192], now[8192];
+
+	(void)state;
+	th_pattern(old, sizeof(old), 11);
+	th_pattern(patch, sizeof(patch), 12);
+	write_buf(v, 0x40000, old, sizeof(old));
+	/* what flash.write sends when the caller gives only offset and data */
+	write_buf(v, 0x40000 + 4000, patch, sizeof(patch));
+	memcpy(want, old, sizeof(want));
+	memcpy(want + 4000, patch, sizeof(patch));
+	simfix_image_read(v->f, 0x40000, now, sizeof(now));
+	th_assert_bytes(now, want, sizeof(want));
+	env_close(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -503,6 +521,7 @@ int main(void)
 		cmocka_unit_test(chip_swapped_between_jobs_is_noticed),
 		cmocka_unit_test(cancelling_a_queued_job_frees_its_slot_and_never_runs_it),
 		cmocka_unit_test(queued_job_with_cancel_flag_never_starts),
+		cmocka_unit_test(unaligned_write_with_default_params_keeps_the_bytes_around_it),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
