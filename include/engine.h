@@ -35,6 +35,13 @@ struct engine_config {
 	/* Called on the worker thread when the daemon's one-line status changes (sd_notify). */
 	void (*on_status)(void *ctx, const char *status);
 	void *on_status_ctx;
+	/*
+	 * Called on the worker thread whenever the running job's phase changes (a write goes
+	 * back and forth between erasing, programming and verifying, window by window). Must
+	 * not block: the bus waits. For observers such as benchmarks.
+	 */
+	void (*on_phase)(void *ctx, struct job *job, enum job_phase phase);
+	void *on_phase_ctx;
 };
 
 void engine_config_init(struct engine_config *c);

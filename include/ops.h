@@ -31,6 +31,7 @@
 
 enum ops_phase {
 	OPS_PHASE_READING,
+	OPS_PHASE_BACKUP,
 	OPS_PHASE_ERASING,
 	OPS_PHASE_PROGRAMMING,
 	OPS_PHASE_VERIFYING,
@@ -47,13 +48,25 @@ enum ops_range_kind {
 /* Every hook is optional unless the operation says otherwise; ctx is passed back verbatim. */
 struct ops_hooks {
 	void *ctx;
-	/* A new phase starts; total is its work in bytes. */
+	/*
+	 * Work of a phase in bytes, announced before it starts so the whole operation's work is
+	 * known early; announced again when pass 1 knows the exact figure.
+	 */
+	void (*plan)(void *ctx, enum ops_phase phase, uint64_t total);
+	/*
+	 * Enter a phase; total is its whole work in bytes. Writes and erases enter erasing,
+	 * programming and verifying again for each window, with the same total.
+	 */
 	void (*phase)(void *ctx, enum ops_phase phase, uint64_t total);
 	/* n more bytes of the current phase are done. */
 	void (*progress)(void *ctx, uint64_t n);
 	/* Polled between commands. */
 	bool (*cancelled)(void *ctx);
-	/* Something happened to [addr, addr+len). */
+	/*
+	 * Something happened to [addr, addr+len). ERASED and PROGRAMMED are reported just
+	 * before the command is sent: a command that was sent may have changed the chip even
+	 * if it then failed (a status poll that timed out, a transfer error).
+	 */
 	void (*range)(void *ctx, enum ops_range_kind kind, uint32_t addr, uint32_t len);
 	/* write/verify: deliver len bytes of the image; returns how many it delivered (fewer only
 	 * when the image ended early), or -errno. */

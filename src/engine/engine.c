@@ -177,6 +177,8 @@ struct run {
 	size_t blk_off;
 	struct backup *backup;
 	char backup_msg[200]; /* why the backup could not start (disk full) */
+	bool changed;         /* an erase or program command was sent */
+	bool entered[_OPS_PHASE_MAX];
 	bool restore_failed;
 	struct nor_error restore_err;
 	const uint8_t *inline_src; /* small writes carried inside the job */
@@ -187,16 +189,69 @@ struct run {
 
 static const enum job_phase phase_map[_OPS_PHASE_MAX] = {
 	[OPS_PHASE_READING] = JOB_PHASE_READING,
+	[OPS_PHASE_BACKUP] = JOB_PHASE_BACKUP,
 	[OPS_PHASE_ERASING] = JOB_PHASE_ERASING,
 	[OPS_PHASE_PROGRAMMING] = JOB_PHASE_PROGRAMMING,
 	[OPS_PHASE_VERIFYING] = JOB_PHASE_VERIFYING,
 };
 
+/* Datasheet estimate of a phase's duration at the current clock (for the job's ETA). */
+static uint64_t estimate_ns(struct engine *e, enum ops_phase p, uint64_t bytes)
+{
+	const struct chip_info *info = nor_info(e->nor);
+	double hz = spibus_speed(e->cfg.bus) ? (double)spibus_speed(e->cfg.bus) : 1e6;
+	double byte_ns = 8e9 / hz, ns = 0;
+
+	switch (p) {
+	case OPS_PHASE_READING:
+	case OPS_PHASE_VERIFYING:
+		ns = (double)bytes * byte_ns;
+		break;
+	case OPS_PHASE_BACKUP: /* an erase's read-first pass; a write's fsync is quick */
+		ns = (double)bytes * byte_ns;
+		break;
+	case OPS_PHASE_ERASING: {
+		const struct chip_erase_type *big = info->n_erase ? &info->erase[info->n_erase - 1]
+								  : NULL;
+
+		if (big && big->size)
+			ns = (double)bytes * (double)big->typ_us * 1e3 / (double)big->size;
+		break;
+	}
+	case OPS_PHASE_PROGRAMMING: {
+		double page = info->page_size ? (double)info->page_size : 256.0;
+		double typ_us = info->page_size > 1 ? info->page_program_typ_us
+						    : info->byte_program_typ_us;
+
+		ns = (double)bytes / page * (typ_us * 1e3 + (page + 4) * byte_ns);
+		break;
+	}
+	default:
+		break;
+	}
+	return (uint64_t)ns;
+}
+
+static void hk_plan(void *ctx, enum ops_phase p, uint64_t total)
+{
+	struct run *run = ctx;
+
+	job_plan_phase(run->job, phase_map[p], total, estimate_ns(run->e, p, total));
+}
+
 static void hk_phase(void *ctx, enum ops_phase p, uint64_t total)
 {
 	struct run *run = ctx;
 
-	job_set_phase(run->job, phase_map[p], total);
+	if (job_get_phase(run->job) == phase_map[p] && run->entered[p])
+		return;
+	if (run->entered[p])
+		job_resume_phase(run->job, phase_map[p]);
+	else
+		job_set_phase(run->job, phase_map[p], total);
+	run->entered[p] = true;
+	if (run->e->cfg.on_phase)
+		run->e->cfg.on_phase(run->e->cfg.on_phase_ctx, run->job, phase_map[p]);
 }
 
 static void hk_progress(void *ctx, uint64_t n)
@@ -223,9 +278,12 @@ static void hk_range(void *ctx, enum ops_range_kind k, uint32_t addr, uint32_t l
 	};
 	struct run *run = ctx;
 
+	/* lock-free: the job tracks these kinds as bitmaps (job_track_ranges in run_job) */
 	job_add_range(run->job, map[k], addr, len);
-	if (k != OPS_RANGE_MISMATCH)
+	if (k != OPS_RANGE_MISMATCH) {
 		job_add_range(run->job, JOB_RANGE_CHANGED, addr, len);
+		run->changed = true; /* a destructive command is about to be sent */
+	}
 }
 
 static ssize_t hk_source(void *ctx, uint8_t *buf, size_t len)
@@ -396,12 +454,40 @@ static void log_changed_ranges(struct job *job)
 	job_snapshot_clear(&s);
 }
 
+/*
+ * Destructive jobs record what they change exactly: bitmaps over the erase windows the job
+ * can touch (an unaligned edge brings its whole window), one bit per smallest erase unit
+ * and per page. A failure here only makes the ranges coarser (the bounded list).
+ */
+static void track_ranges(struct engine *e, struct job *job, uint32_t addr, uint64_t len)
+{
+	const struct chip_info *info = nor_info(e->nor);
+	uint64_t lo, hi;
+	uint32_t unit, win;
+
+	if (!info->n_erase || !len || (uint64_t)addr + len > info->size)
+		return;
+	unit = info->erase[0].size;
+	win = info->erase[info->n_erase - 1].size;
+	for (unsigned i = 0; i < info->n_erase; i++) {
+		unit = MIN(unit, info->erase[i].size);
+		win = MAX(win, info->erase[i].size);
+	}
+	lo = addr - addr % win;
+	hi = MIN((uint64_t)info->size, ((uint64_t)addr + len + win - 1) / win * win);
+	if (job_track_ranges(job, (uint32_t)lo, hi - lo, unit,
+			     info->page_size ? info->page_size : 1) < 0)
+		log_warn("job %llu: exact ranges unavailable (out of memory), ignoring",
+			 (unsigned long long)job_get_id(job));
+}
+
 static void run_job(struct engine *e, struct job *job)
 {
 	const struct job_params *p = job_get_params(job);
 	struct run run = {.e = e, .job = job, .q = job_stream(job)};
 	struct ops_hooks h = {
 		.ctx = &run,
+		.plan = hk_plan,
 		.phase = hk_phase,
 		.progress = hk_progress,
 		.cancelled = hk_cancelled,
@@ -456,6 +542,9 @@ static void run_job(struct engine *e, struct job *job)
 		snprintf(err.detail, sizeof(err.detail), "whole_chip with a non-zero offset");
 		goto out;
 	}
+	if (p->type == JOB_WRITE || p->type == JOB_ERASE || p->type == JOB_RESTORE)
+		track_ranges(e, job, p->type == JOB_RESTORE ? 0 : p->addr,
+			     p->type == JOB_RESTORE ? nor_info(e->nor)->size : len);
 
 	switch (p->type) {
 	case JOB_READ:

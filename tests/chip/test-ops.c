@@ -32,6 +32,10 @@ struct rec {
 	struct ops_erase_step ranges[_OPS_RANGE_MAX][MAX_RANGES];
 	size_t n_ranges[_OPS_RANGE_MAX];
 	int cancel_after_programs; /* cancel once this many program ranges were seen; -1 never */
+	struct simchip *sim;
+	unsigned fault_at_program; /* inject fault when this program range is reported; 0 never */
+	const char *fault;
+	unsigned programs_seen;
 };
 
 static ssize_t rec_source(void *ctx, uint8_t *buf, size_t len)
@@ -64,6 +68,12 @@ static void rec_range(void *ctx, enum ops_range_kind k, uint32_t addr, uint32_t 
 {
 	struct rec *r = ctx;
 	size_t n = r->n_ranges[k];
+
+	if (k == OPS_RANGE_PROGRAMMED && ++r->programs_seen == r->fault_at_program) {
+		char msg[128];
+
+		assert_int_equal(simchip_fault_parse(r->sim, r->fault, msg, sizeof(msg)), 0);
+	}
 
 	/* coalesce like the job record does */
 	if (n && r->ranges[k][n - 1].addr + r->ranges[k][n - 1].size == addr) {
@@ -123,6 +133,7 @@ static struct env *env_open(const char *profile)
 	e->rec.sink = malloc(e->f->size);
 	e->img = malloc(e->f->size);
 	e->rec.cancel_after_programs = -1;
+	e->rec.sim = e->f->sim;
 	e->h = (struct ops_hooks){
 		.ctx = &e->rec,
 		.source = rec_source,
@@ -144,6 +155,8 @@ static void env_reset_rec(struct env *e)
 	e->rec.src_pos = 0;
 	e->rec.sink_pos = 0;
 	e->rec.cancel_after_programs = -1;
+	e->rec.fault_at_program = 0;
+	e->rec.programs_seen = 0;
 }
 
 static void env_close(struct env *e)
@@ -584,6 +597,33 @@ static void erase_plan_prefers_cheapest_cover(void **state)
 	assert_int_equal(steps[3].addr, 0x13000);
 }
 
+static void program_whose_status_poll_failed_is_reported_as_programmed(void **state)
+{
+	struct env *e = env_open("W25Q128JV");
+	uint8_t a[1024], now[1024];
+	struct ops_write_opts o;
+	struct ops_result res;
+	struct nor_error err;
+
+	(void)state;
+	th_pattern(a, sizeof(a), 51);
+	ops_write_opts_init(&o);
+	env_reset_rec(e);
+	e->rec.src = a;
+	e->rec.src_len = sizeof(a);
+	/* the second page's program goes through; the status poll after it fails */
+	e->rec.fault_at_program = 2;
+	e->rec.fault = "xfer-error=2";
+	assert_int_equal(ops_write(e->nor, &e->h, 0x3000, sizeof(a), &o, &res, &err), -EIO);
+	simfix_image_read(e->f, 0x3000, now, sizeof(now));
+	th_assert_bytes(now, a, 512); /* the chip did change */
+	assert_int_equal(e->rec.n_ranges[OPS_RANGE_PROGRAMMED], 1);
+	assert_int_equal(e->rec.ranges[OPS_RANGE_PROGRAMMED][0].addr, 0x3000);
+	assert_int_equal(e->rec.ranges[OPS_RANGE_PROGRAMMED][0].size, 512);
+	assert_int_equal(res.programmed, 256); /* only the first one is known to have worked */
+	env_close(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -596,6 +636,7 @@ int main(void)
 		cmocka_unit_test(oversized_and_out_of_range_are_refused_before_reading),
 		cmocka_unit_test(cancel_stops_at_a_page_boundary_and_reports_ranges),
 		cmocka_unit_test(program_failure_is_caught_by_verify),
+		cmocka_unit_test(program_whose_status_poll_failed_is_reported_as_programmed),
 		cmocka_unit_test(unaligned_erase_needs_preserve_and_keeps_neighbours),
 		cmocka_unit_test(blind_chip_erase_uses_the_cheapest_commands),
 		cmocka_unit_test(confirmed_read_and_verify_report_exactly),

@@ -29,6 +29,56 @@ struct env {
 	char *state;
 };
 
+/* Phases as the worker enters them, and an optional action at the Nth programming entry. */
+struct phase_log {
+	enum job_phase seq[4096];
+	size_t n;
+	struct simfix *f;
+	unsigned fault_at_programming; /* 0: none */
+	const char *fault;
+	unsigned programming_entries;
+};
+
+static void log_phase(void *ctx, struct job *job, enum job_phase phase)
+{
+	struct phase_log *l = ctx;
+	char msg[128];
+
+	(void)job;
+	if (l->n < ARRAY_SIZE(l->seq))
+		l->seq[l->n++] = phase;
+	if (phase == JOB_PHASE_PROGRAMMING && ++l->programming_entries == l->fault_at_programming)
+		assert_int_equal(simchip_fault_parse(l->f->sim, l->fault, msg, sizeof(msg)), 0);
+}
+
+static struct env *env_open_cfg(const char *profile, double scale, unsigned max_pending,
+				struct phase_log *log)
+{
+	struct env *v = calloc(1, sizeof(*v));
+	struct simchip_opts so;
+	struct engine_config c;
+
+	assert_non_null(v);
+	simchip_opts_init(&so);
+	so.time_scale = scale;
+	v->f = simfix_open_opts(profile, &so);
+	v->state = th_path(v->f->dir, "state");
+	engine_config_init(&c);
+	c.bus = v->f->bus;
+	c.state_dir = v->state;
+	c.max_pending = max_pending;
+	c.block_size = KIB(16);
+	c.n_blocks = 4;
+	if (log) {
+		log->f = v->f;
+		c.on_phase = log_phase;
+		c.on_phase_ctx = log;
+	}
+	assert_int_equal(engine_new(&c, &v->e), 0);
+	assert_int_equal(engine_start(v->e), 0);
+	return v;
+}
+
 static struct env *env_open_scale(const char *profile, double scale, unsigned max_pending)
 {
 	struct env *v = calloc(1, sizeof(*v));
@@ -509,6 +559,121 @@ static void unaligned_write_with_default_params_keeps_the_bytes_around_it(void *
 	env_close(v);
 }
 
+static void alternate_page_write_reports_every_programmed_range(void **state)
+{
+	struct env *v = env_open("W25Q128JV");
+	const size_t len = MIB(1);
+	uint8_t *img = malloc(len);
+	struct feeder fd;
+	struct job *job;
+	struct job_snapshot s;
+
+	(void)state;
+	th_pattern(img, len, 21);
+	for (size_t pg = 1; pg < len / 256; pg += 2)
+		memset(img + pg * 256, 0xFF, 256); /* every other page stays erased */
+	job = stream_write(v, 0, img, len, &fd, true);
+	wait_done(job, JOB_DONE);
+	pthread_join(fd.th, NULL);
+	assert_int_equal(job_snapshot(job, &s), 0);
+	assert_int_equal(s.n_ranges[JOB_RANGE_PROGRAMMED], len / 512);
+	assert_int_equal(s.n_ranges[JOB_RANGE_CHANGED], len / 512);
+	for (size_t i = 0; i < len / 512; i++) {
+		assert_int_equal(s.ranges[JOB_RANGE_PROGRAMMED][i].addr, i * 512);
+		assert_int_equal(s.ranges[JOB_RANGE_PROGRAMMED][i].len, 256);
+		assert_int_equal(s.ranges[JOB_RANGE_CHANGED][i].addr, i * 512);
+	}
+	assert_int_equal(s.n_ranges[JOB_RANGE_ERASED], 0);
+	assert_int_equal(s.ranges_dropped[JOB_RANGE_PROGRAMMED], 0);
+	job_snapshot_clear(&s);
+	job_unref(job);
+	free(img);
+	env_close(v);
+}
+
+static void write_reports_each_phase_with_its_own_totals(void **state)
+{
+	struct phase_log log = {0};
+	struct env *v = env_open_cfg("W25Q128JV", 0, 4, &log);
+	const size_t len = KIB(128);
+	uint8_t *a = malloc(len), *b = malloc(len);
+	struct feeder fd;
+	struct job *job;
+	struct job_snapshot s;
+
+	(void)state;
+	th_pattern(a, len, 31);
+	th_pattern(b, len, 32);
+	write_buf(v, 0, a, len);
+	log.n = 0;
+	job = stream_write(v, 0, b, len, &fd, true);
+	wait_done(job, JOB_DONE);
+	pthread_join(fd.th, NULL);
+	assert_int_equal(job_snapshot(job, &s), 0);
+	assert_int_equal(s.phases[JOB_PHASE_READING].total, len);
+	assert_int_equal(s.phases[JOB_PHASE_READING].done, len);
+	assert_int_equal(s.phases[JOB_PHASE_BACKUP].total, len);
+	assert_int_equal(s.phases[JOB_PHASE_BACKUP].done, len);
+	assert_int_equal(s.phases[JOB_PHASE_ERASING].total, len);
+	assert_int_equal(s.phases[JOB_PHASE_ERASING].done, len);
+	assert_int_equal(s.phases[JOB_PHASE_PROGRAMMING].total, len);
+	assert_int_equal(s.phases[JOB_PHASE_PROGRAMMING].done, len);
+	assert_int_equal(s.phases[JOB_PHASE_VERIFYING].total, len);
+	assert_int_equal(s.phases[JOB_PHASE_VERIFYING].done, len);
+	assert_int_equal(s.phase, JOB_PHASE_VERIFYING);
+	assert_int_equal(s.done, len);
+	assert_int_equal(s.total, len);
+	job_snapshot_clear(&s);
+	/* window by window: erase, program, read back */
+	assert_true(log.n >= 8);
+	assert_int_equal(log.seq[0], JOB_PHASE_READING);
+	assert_int_equal(log.seq[1], JOB_PHASE_BACKUP);
+	assert_int_equal(log.seq[2], JOB_PHASE_ERASING);
+	assert_int_equal(log.seq[3], JOB_PHASE_PROGRAMMING);
+	assert_int_equal(log.seq[4], JOB_PHASE_VERIFYING);
+	assert_int_equal(log.seq[5], JOB_PHASE_ERASING);
+	job_unref(job);
+	free(a);
+	free(b);
+	env_close(v);
+}
+
+static void stuck_wip_mid_write_times_out_naming_op_and_address(void **state)
+{
+	struct phase_log log = {.fault_at_programming = 2, .fault = "wip-stuck"};
+	struct env *v = env_open_cfg("W25Q128JV", 0, 4, &log);
+	const size_t len = KIB(128);
+	uint8_t *a = malloc(len);
+	struct feeder fd;
+	struct job *job;
+	struct job_snapshot s;
+	const uint8_t rdsr = 0x05;
+	uint8_t sr1 = 0xFF;
+
+	(void)state;
+	th_pattern(a, len, 41);
+	/* the second window's first page program finds the chip stuck busy */
+	job = stream_write(v, 0, a, len, &fd, true);
+	wait_done(job, JOB_FAILED);
+	pthread_join(fd.th, NULL);
+	assert_int_equal(job_snapshot(job, &s), 0);
+	assert_int_equal(s.error.code, -ETIMEDOUT);
+	assert_string_equal(s.error.op, "program");
+	assert_true(s.error.has_addr);
+	assert_int_equal(s.error.addr, 0x10000);
+	/* the page whose command was sent counts as changed */
+	assert_int_equal(s.n_ranges[JOB_RANGE_CHANGED], 1);
+	assert_int_equal(s.ranges[JOB_RANGE_CHANGED][0].addr, 0);
+	assert_int_equal(s.ranges[JOB_RANGE_CHANGED][0].len, 0x10000 + 256);
+	job_snapshot_clear(&s);
+	job_unref(job);
+	engine_stop(v->e);
+	assert_int_equal(spibus_cmd(v->f->bus, &rdsr, 1, &sr1, 1), 0);
+	assert_int_equal(sr1 & 0x02, 0); /* WEL clear */
+	free(a);
+	env_close(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -522,6 +687,9 @@ int main(void)
 		cmocka_unit_test(cancelling_a_queued_job_frees_its_slot_and_never_runs_it),
 		cmocka_unit_test(queued_job_with_cancel_flag_never_starts),
 		cmocka_unit_test(unaligned_write_with_default_params_keeps_the_bytes_around_it),
+		cmocka_unit_test(alternate_page_write_reports_every_programmed_range),
+		cmocka_unit_test(write_reports_each_phase_with_its_own_totals),
+		cmocka_unit_test(stuck_wip_mid_write_times_out_naming_op_and_address),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
