@@ -178,6 +178,7 @@ struct run {
 	struct backup *backup;
 	char backup_msg[200]; /* why the backup could not start (disk full) */
 	bool changed;         /* an erase or program command was sent */
+	uint64_t backup_max;  /* most old contents the job can save: its erase windows */
 	bool entered[_OPS_PHASE_MAX];
 	bool restore_failed;
 	struct nor_error restore_err;
@@ -389,9 +390,9 @@ static int hk_backup_add(void *ctx, uint32_t addr, const uint8_t *data, size_t l
 		};
 
 		snprintf(meta.chip, sizeof(meta.chip), "%s", info->name);
-		/* the worst case: every block of the range changes, plus the unaligned edges */
-		r = backup_begin(run->e->backups, &meta, job_get_params(run->job)->len + KIB(64) * 2,
-				 &run->backup, run->backup_msg, sizeof(run->backup_msg));
+		/* the worst case: every erase window the job's real range touches */
+		r = backup_begin(run->e->backups, &meta, run->backup_max, &run->backup,
+				 run->backup_msg, sizeof(run->backup_msg));
 		if (r < 0)
 			return r;
 	}
@@ -405,7 +406,11 @@ static int hk_backup_commit(void *ctx)
 	return run->backup ? backup_sync(run->backup) : 0;
 }
 
-/* Keep the backup of a job that changed the chip (or failed trying); drop an empty one. */
+/*
+ * Keep the backup of a job that sent a destructive command (whether it then succeeded or
+ * not); a job that sent none left the chip as the backup says, so its backup is dropped
+ * and pushes no older backup out.
+ */
 static void finish_backup(struct run *run)
 {
 	struct backup_info info;
@@ -413,6 +418,11 @@ static void finish_backup(struct run *run)
 
 	if (!run->backup)
 		return;
+	if (!run->changed) {
+		backup_discard(run->backup);
+		run->backup = NULL;
+		return;
+	}
 	r = backup_commit(run->backup, &info);
 	run->backup = NULL;
 	if (r < 0) {
@@ -459,8 +469,9 @@ static void log_changed_ranges(struct job *job)
  * can touch (an unaligned edge brings its whole window), one bit per smallest erase unit
  * and per page. A failure here only makes the ranges coarser (the bounded list).
  */
-static void track_ranges(struct engine *e, struct job *job, uint32_t addr, uint64_t len)
+static void track_ranges(struct engine *e, struct run *run, uint32_t addr, uint64_t len)
 {
+	struct job *job = run->job;
 	const struct chip_info *info = nor_info(e->nor);
 	uint64_t lo, hi;
 	uint32_t unit, win;
@@ -475,6 +486,7 @@ static void track_ranges(struct engine *e, struct job *job, uint32_t addr, uint6
 	}
 	lo = addr - addr % win;
 	hi = MIN((uint64_t)info->size, ((uint64_t)addr + len + win - 1) / win * win);
+	run->backup_max = hi - lo;
 	if (job_track_ranges(job, (uint32_t)lo, hi - lo, unit,
 			     info->page_size ? info->page_size : 1) < 0)
 		log_warn("job %llu: exact ranges unavailable (out of memory), ignoring",
@@ -543,7 +555,7 @@ static void run_job(struct engine *e, struct job *job)
 		goto out;
 	}
 	if (p->type == JOB_WRITE || p->type == JOB_ERASE || p->type == JOB_RESTORE)
-		track_ranges(e, job, p->type == JOB_RESTORE ? 0 : p->addr,
+		track_ranges(e, &run, p->type == JOB_RESTORE ? 0 : p->addr,
 			     p->type == JOB_RESTORE ? nor_info(e->nor)->size : len);
 
 	switch (p->type) {

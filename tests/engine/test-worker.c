@@ -51,6 +51,8 @@ static void log_phase(void *ctx, struct job *job, enum job_phase phase)
 		assert_int_equal(simchip_fault_parse(l->f->sim, l->fault, msg, sizeof(msg)), 0);
 }
 
+static unsigned env_backup_max_count; /* 0: the default */
+
 static struct env *env_open_cfg(const char *profile, double scale, unsigned max_pending,
 				struct phase_log *log)
 {
@@ -69,6 +71,8 @@ static struct env *env_open_cfg(const char *profile, double scale, unsigned max_
 	c.max_pending = max_pending;
 	c.block_size = KIB(16);
 	c.n_blocks = 4;
+	if (env_backup_max_count)
+		c.backup_max_count = env_backup_max_count;
 	if (log) {
 		log->f = v->f;
 		c.on_phase = log_phase;
@@ -81,24 +85,7 @@ static struct env *env_open_cfg(const char *profile, double scale, unsigned max_
 
 static struct env *env_open_scale(const char *profile, double scale, unsigned max_pending)
 {
-	struct env *v = calloc(1, sizeof(*v));
-	struct simchip_opts so;
-	struct engine_config c;
-
-	assert_non_null(v);
-	simchip_opts_init(&so);
-	so.time_scale = scale;
-	v->f = simfix_open_opts(profile, &so);
-	v->state = th_path(v->f->dir, "state");
-	engine_config_init(&c);
-	c.bus = v->f->bus;
-	c.state_dir = v->state;
-	c.max_pending = max_pending;
-	c.block_size = KIB(16);
-	c.n_blocks = 4;
-	assert_int_equal(engine_new(&c, &v->e), 0);
-	assert_int_equal(engine_start(v->e), 0);
-	return v;
+	return env_open_cfg(profile, scale, max_pending, NULL);
 }
 
 static void wait_running(struct job *job)
@@ -674,6 +661,187 @@ static void stuck_wip_mid_write_times_out_naming_op_and_address(void **state)
 	env_close(v);
 }
 
+struct backup_names {
+	size_t n;
+	char ids[8][JOB_BACKUP_ID_SIZE]; /* newest first */
+	uint64_t file_bytes[8];
+};
+
+static int collect_backup(const struct backup_info *info, void *ctx)
+{
+	struct backup_names *l = ctx;
+
+	if (l->n < ARRAY_SIZE(l->ids)) {
+		snprintf(l->ids[l->n], JOB_BACKUP_ID_SIZE, "%s", info->id);
+		l->file_bytes[l->n] = info->file_bytes;
+	}
+	l->n++;
+	return 0;
+}
+
+static void list_backups(struct env *v, struct backup_names *l)
+{
+	memset(l, 0, sizeof(*l));
+	assert_int_equal(backup_list(engine_backups(v->e), collect_backup, l), 0);
+}
+
+static struct job *restore(struct env *v, const char *id, enum job_state want)
+{
+	struct job_params p;
+
+	job_params_init(&p, JOB_RESTORE);
+	snprintf(p.backup_id, sizeof(p.backup_id), "%s", id);
+	return run_params(v, &p, want);
+}
+
+static void truncated_upload_keeps_older_backups_and_leaves_none(void **state)
+{
+	struct env *v;
+	const size_t len = KIB(64);
+	uint8_t *a = malloc(len), *b = malloc(len), *c = malloc(len);
+	struct backup_names l;
+	struct feeder fd;
+	struct job *job;
+	char first[JOB_BACKUP_ID_SIZE];
+
+	(void)state;
+	env_backup_max_count = 1;
+	v = env_open("W25Q128JV");
+	env_backup_max_count = 0;
+	th_pattern(a, len, 61);
+	th_pattern(b, len, 62);
+	th_pattern(c, len, 63);
+	write_buf(v, 0, a, len);
+	write_buf(v, 0, b, len); /* backup of a */
+	list_backups(v, &l);
+	assert_int_equal(l.n, 1);
+	snprintf(first, sizeof(first), "%s", l.ids[0]);
+	job = stream_write(v, 0, c, len, &fd, false);
+	fd.len = len - 1; /* the client goes away one byte early */
+	assert_int_equal(pthread_create(&fd.th, NULL, feed, &fd), 0);
+	wait_done(job, JOB_FAILED);
+	pthread_join(fd.th, NULL);
+	job_unref(job);
+	list_backups(v, &l);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.ids[0], first);
+	free(a);
+	free(b);
+	free(c);
+	env_close(v);
+}
+
+static void write_onto_erased_chip_stores_no_data_in_its_backup(void **state)
+{
+	struct env *v = env_open("W25Q128JV");
+	const size_t len = KIB(256);
+	uint8_t *a = malloc(len), *now = malloc(len);
+	struct backup_names l;
+	struct job *job;
+
+	(void)state;
+	th_pattern(a, len, 71);
+	write_buf(v, 0x100000, a, len);
+	list_backups(v, &l);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.file_bytes[0], 96 + 16); /* header + one blank record */
+	job = restore(v, l.ids[0], JOB_DONE);
+	job_unref(job);
+	simfix_image_read(v->f, 0x100000, now, len);
+	th_assert_filled(now, 0xFF, len);
+	free(a);
+	free(now);
+	env_close(v);
+}
+
+static void whole_chip_erase_without_length_saves_and_restores_exactly(void **state)
+{
+	struct env *v = env_open("W25Q128JV");
+	const uint32_t size = v->f->size;
+	uint8_t *want = malloc(size), *now = malloc(size);
+	struct job_params p;
+	struct job_snapshot s;
+	struct job *job;
+	char id[JOB_BACKUP_ID_SIZE];
+
+	(void)state;
+	memset(want, 0xFF, size);
+	th_pattern(want + 0x1000, 0x3000, 81);
+	th_pattern(want + 0x800000, 0x10000, 82);
+	th_pattern(want + size - 0x100, 0x100, 83);
+	write_buf(v, 0x1000, want + 0x1000, 0x3000);
+	write_buf(v, 0x800000, want + 0x800000, 0x10000);
+	write_buf(v, size - 0x100, want + size - 0x100, 0x100);
+	job_params_init(&p, JOB_ERASE);
+	p.whole_chip = true; /* len 0: the worker takes the chip size */
+	job = run_params(v, &p, JOB_DONE);
+	assert_int_equal(job_snapshot(job, &s), 0);
+	snprintf(id, sizeof(id), "%s", s.backup_id);
+	assert_true(id[0] != 0);
+	assert_int_equal(s.n_ranges[JOB_RANGE_ERASED], 3);
+	job_snapshot_clear(&s);
+	job_unref(job);
+	simfix_image_read(v->f, 0, now, size);
+	th_assert_filled(now, 0xFF, size);
+	job_unref(restore(v, id, JOB_DONE));
+	simfix_image_read(v->f, 0, now, size);
+	th_assert_bytes(now, want, size);
+	free(want);
+	free(now);
+	env_close(v);
+}
+
+static int no_space_statvfs(const char *path, struct statvfs *buf)
+{
+	(void)path;
+	memset(buf, 0, sizeof(*buf));
+	buf->f_bsize = buf->f_frsize = 4096;
+	buf->f_bavail = 4; /* 16 KiB */
+	return 0;
+}
+
+static void disk_full_fails_the_job_before_touching_the_chip(void **state)
+{
+	struct env *v = env_open("W25Q128JV");
+	const size_t len = KIB(64);
+	uint8_t *a = malloc(len), *b = malloc(len), *now = malloc(len);
+	struct backup_names l;
+	struct feeder fd;
+	struct job *job;
+	struct job_snapshot s;
+
+	(void)state;
+	th_pattern(a, len, 91);
+	th_pattern(b, len, 92);
+	write_buf(v, 0, a, len);
+	list_backups(v, &l);
+	backup_store_set_statvfs(engine_backups(v->e), no_space_statvfs);
+	job = stream_write(v, 0, b, len, &fd, true);
+	wait_done(job, JOB_FAILED);
+	pthread_join(fd.th, NULL);
+	assert_int_equal(job_snapshot(job, &s), 0);
+	assert_int_equal(s.error.code, -ENOSPC);
+	assert_string_equal(s.error.op, "backup");
+	assert_non_null(strstr(s.error.detail, "nothing was changed"));
+	assert_int_equal(s.n_ranges[JOB_RANGE_CHANGED], 0);
+	assert_string_equal(s.backup_id, "");
+	job_snapshot_clear(&s);
+	job_unref(job);
+	backup_store_set_statvfs(engine_backups(v->e), NULL);
+	simfix_image_read(v->f, 0, now, len);
+	th_assert_bytes(now, a, len);
+	{
+		struct backup_names after;
+
+		list_backups(v, &after);
+		assert_int_equal(after.n, l.n);
+	}
+	free(a);
+	free(b);
+	free(now);
+	env_close(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -690,6 +858,10 @@ int main(void)
 		cmocka_unit_test(alternate_page_write_reports_every_programmed_range),
 		cmocka_unit_test(write_reports_each_phase_with_its_own_totals),
 		cmocka_unit_test(stuck_wip_mid_write_times_out_naming_op_and_address),
+		cmocka_unit_test(truncated_upload_keeps_older_backups_and_leaves_none),
+		cmocka_unit_test(write_onto_erased_chip_stores_no_data_in_its_backup),
+		cmocka_unit_test(whole_chip_erase_without_length_saves_and_restores_exactly),
+		cmocka_unit_test(disk_full_fails_the_job_before_touching_the_chip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
