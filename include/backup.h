@@ -171,6 +171,20 @@ int backup_get(struct backup_store *store, const char *id, struct backup_info *r
  */
 typedef int (*backup_read_fn)(uint32_t addr, const uint8_t *data, size_t len, void *ctx);
 int backup_read(struct backup_store *store, const char *id, backup_read_fn cb, void *ctx);
+/*
+ * The same, pulled record by record (for a consumer that drives the pace, like a restore
+ * streaming into one write): verifies the whole backup first, then backup_reader_next()
+ * gives 1 and the next record (data borrowed until the next call; blank records as 0xFF),
+ * 0 at the end, or -EBADMSG/-errno. *ret_info (if not NULL) is the manifest: clear it with
+ * backup_info_clear(). 0, -ENOENT, -EINVAL, -EBADMSG, -ENOMEM, -errno. Close with
+ * backup_reader_close() (accepts NULL).
+ */
+struct backup_reader;
+int backup_reader_open(struct backup_store *store, const char *id, struct backup_reader **ret,
+		       struct backup_info *ret_info);
+int backup_reader_next(struct backup_reader *rd, uint32_t *ret_addr, const uint8_t **ret_data,
+		       size_t *ret_len);
+void backup_reader_close(struct backup_reader *rd);
 /* Remove a committed backup. 0, -ENOENT, -EINVAL, -EBUSY (being written), -errno. */
 int backup_delete(struct backup_store *store, const char *id);
 

@@ -73,6 +73,15 @@ struct ops_hooks {
 	ssize_t (*source)(void *ctx, uint8_t *buf, size_t len);
 	/* write/verify: after the last byte, 0 if the stream ends here, -EMSGSIZE if it goes on. */
 	int (*source_end)(void *ctx);
+	/*
+	 * write from a sparse image (restore), instead of source: buf holds the chip's current
+	 * contents of [addr, addr+len); overwrite the bytes the image has there. 0 or -errno.
+	 * The image is consumed in address order; the write reads only windows it has bytes in,
+	 * and computes no digests (the image's owner does).
+	 */
+	int (*overlay)(void *ctx, uint32_t addr, uint8_t *buf, size_t len);
+	/* sparse image: the first address >= addr it has bytes for; UINT64_MAX when none. */
+	uint64_t (*overlay_next)(void *ctx, uint64_t addr);
 	/* read: consume len bytes (may block while the consumer is slow). */
 	int (*sink)(void *ctx, const uint8_t *buf, size_t len);
 	/* destructive ops: old contents of [addr, addr+len) before they change. */
@@ -116,7 +125,7 @@ void ops_erase_opts_init(struct ops_erase_opts *o);
 int ops_read(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_t len,
 	     unsigned passes, struct ops_result *ret, struct nor_error *ret_err);
 
-/* Write len bytes from hooks->source at addr. */
+/* Write len bytes from hooks->source (or hooks->overlay) at addr. */
 int ops_write(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_t len,
 	      const struct ops_write_opts *o, struct ops_result *ret, struct nor_error *ret_err);
 

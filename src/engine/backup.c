@@ -1472,6 +1472,109 @@ int backup_read(struct backup_store *store, const char *id, backup_read_fn cb, v
 	return r;
 }
 
+struct backup_reader {
+	int fd;
+	uint64_t off, file_bytes;
+	uint8_t *buf;
+};
+
+int backup_reader_open(struct backup_store *store, const char *id, struct backup_reader **ret,
+		       struct backup_info *ret_info)
+{
+	char name[BACKUP_ID_SIZE + 16];
+	struct backup_reader *rd;
+	struct backup_info info;
+	int r;
+
+	r = backup_get(store, id, &info);
+	if (r < 0)
+		return r;
+	/* Verify everything first: a corrupt backup must not deliver a single byte. */
+	r = walk_file(store, &info, NULL, NULL);
+	if (r < 0)
+		goto fail;
+	rd = calloc(1, sizeof(*rd));
+	if (!rd) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	rd->buf = malloc(BACKUP_RECORD_MAX);
+	snprintf(name, sizeof(name), "%s.bin", info.id);
+	rd->fd = openat(store->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (!rd->buf || rd->fd < 0) {
+		r = rd->buf ? -errno : -ENOMEM;
+		if (rd->fd >= 0)
+			close(rd->fd);
+		free(rd->buf);
+		free(rd);
+		goto fail;
+	}
+	rd->off = FILE_HEADER_LEN;
+	rd->file_bytes = info.file_bytes;
+	if (lseek(rd->fd, (off_t)FILE_HEADER_LEN, SEEK_SET) < 0) {
+		r = -errno;
+		backup_reader_close(rd);
+		goto fail;
+	}
+	*ret = rd;
+	if (ret_info)
+		*ret_info = info;
+	else
+		backup_info_clear(&info);
+	return 0;
+fail:
+	backup_info_clear(&info);
+	return r;
+}
+
+int backup_reader_next(struct backup_reader *rd, uint32_t *ret_addr, const uint8_t **ret_data,
+		       size_t *ret_len)
+{
+	uint8_t rh[REC_HEADER_LEN];
+	uint32_t addr, len;
+	bool blank;
+	int r;
+
+	if (rd->off >= rd->file_bytes)
+		return 0;
+	r = read_exact(rd->fd, rh, sizeof(rh));
+	if (r <= 0)
+		return r < 0 ? r : -EBADMSG;
+	addr = get_le32(rh + 4);
+	len = get_le32(rh + 8);
+	blank = memcmp(rh, BLANK_MAGIC, 4) == 0;
+	if ((!blank && memcmp(rh, REC_MAGIC, 4) != 0) || len == 0 || len > BACKUP_RECORD_MAX ||
+	    rd->off + REC_HEADER_LEN + (blank ? 0 : len) > rd->file_bytes)
+		return -EBADMSG;
+	/* checked again: the file was verified whole, but it is read a second time */
+	if (blank) {
+		if (crc32_buf(0, rh + 4, 8) != get_le32(rh + 12))
+			return -EBADMSG;
+		memset(rd->buf, 0xFF, len);
+	} else {
+		r = read_exact(rd->fd, rd->buf, len);
+		if (r <= 0)
+			return r < 0 ? r : -EBADMSG;
+		if (crc32_buf(crc32_buf(0, rh + 4, 8), rd->buf, len) != get_le32(rh + 12))
+			return -EBADMSG;
+	}
+	rd->off += REC_HEADER_LEN + (blank ? 0 : len);
+	*ret_addr = addr;
+	*ret_data = rd->buf;
+	*ret_len = len;
+	return 1;
+}
+
+void backup_reader_close(struct backup_reader *rd)
+{
+	if (!rd)
+		return;
+	if (rd->fd >= 0)
+		close(rd->fd);
+	free(rd->buf);
+	free(rd);
+}
+
 int backup_delete(struct backup_store *store, const char *id)
 {
 	int r;

@@ -31,6 +31,7 @@
 #include "backup.h"
 #include "blockq.h"
 #include "clock.h"
+#include "digest.h"
 #include "jobq.h"
 #include "log.h"
 #include "nor.h"
@@ -180,8 +181,15 @@ struct run {
 	bool changed;         /* an erase or program command was sent */
 	uint64_t backup_max;  /* most old contents the job can save: its erase windows */
 	bool entered[_OPS_PHASE_MAX];
-	bool restore_failed;
-	struct nor_error restore_err;
+	/* RESTORE: the backup, pulled record by record into one write */
+	struct backup_reader *rd;
+	uint32_t rec_addr;
+	const uint8_t *rec_data;
+	size_t rec_len, rec_off;
+	bool rec_eof;
+	int rec_err;
+	struct digest rec_digest;
+	uint64_t restore_read_total; /* bytes of the windows that hold backup data */
 	const uint8_t *inline_src; /* small writes carried inside the job */
 	size_t inline_len, inline_pos;
 	uint8_t *inline_dst;
@@ -237,6 +245,9 @@ static void hk_plan(void *ctx, enum ops_phase p, uint64_t total)
 {
 	struct run *run = ctx;
 
+	if (p == OPS_PHASE_READING && run->restore_read_total)
+		total = run->restore_read_total;
+
 	job_plan_phase(run->job, phase_map[p], total, estimate_ns(run->e, p, total));
 }
 
@@ -244,6 +255,8 @@ static void hk_phase(void *ctx, enum ops_phase p, uint64_t total)
 {
 	struct run *run = ctx;
 
+	if (p == OPS_PHASE_READING && run->restore_read_total)
+		total = run->restore_read_total;
 	if (job_get_phase(run->job) == phase_map[p] && run->entered[p])
 		return;
 	if (run->entered[p])
@@ -437,8 +450,6 @@ static void finish_backup(struct run *run)
 	backup_info_clear(&info);
 }
 
-static int restore_cb(uint32_t addr, const uint8_t *data, size_t len, void *ctx);
-
 /* A job that ended early says in the journal exactly what it had changed on the chip. */
 static void log_changed_ranges(struct job *job)
 {
@@ -462,6 +473,156 @@ static void log_changed_ranges(struct job *job)
 		log_info("job %llu %s before changing anything", (unsigned long long)s.id,
 			 job_state_name(s.state));
 	job_snapshot_clear(&s);
+}
+
+/* ---- restore: the backup's records streamed into one smart write ---- */
+
+/* Make the current record one with bytes left, or reach the end. */
+static void rec_fill(struct run *run)
+{
+	while (!run->rec_eof && !run->rec_err && run->rec_off == run->rec_len) {
+		int r = backup_reader_next(run->rd, &run->rec_addr, &run->rec_data, &run->rec_len);
+
+		run->rec_off = 0;
+		if (r == 0)
+			run->rec_eof = true;
+		else if (r < 0)
+			run->rec_err = r;
+	}
+}
+
+static uint64_t hk_overlay_next(void *ctx, uint64_t addr)
+{
+	struct run *run = ctx;
+
+	(void)addr;
+	rec_fill(run);
+	if (run->rec_eof || run->rec_err)
+		return run->rec_err ? addr : UINT64_MAX; /* an error surfaces in hk_overlay */
+	return (uint64_t)run->rec_addr + run->rec_off;
+}
+
+static int hk_overlay(void *ctx, uint32_t addr, uint8_t *buf, size_t len)
+{
+	struct run *run = ctx;
+	uint64_t end = (uint64_t)addr + len;
+
+	for (;;) {
+		uint64_t at;
+		size_t n;
+
+		rec_fill(run);
+		if (run->rec_err)
+			return run->rec_err;
+		if (run->rec_eof)
+			return 0;
+		at = (uint64_t)run->rec_addr + run->rec_off;
+		if (at >= end)
+			return 0;
+		if (at < addr)
+			return -EBADMSG; /* not in address order: checked before starting */
+		n = (size_t)MIN((uint64_t)(run->rec_len - run->rec_off), end - at);
+		memcpy(buf + (at - addr), run->rec_data + run->rec_off, n);
+		digest_update(&run->rec_digest, run->rec_data + run->rec_off, n);
+		run->rec_off += n;
+	}
+}
+
+/*
+ * Restore a backup: the chip must be the one it was taken from, the records go in address
+ * order into one smart write (so only what differs is erased and programmed, and the
+ * windows are read once), and what the restore overwrites is itself backed up first.
+ */
+static int run_restore(struct run *run, struct ops_hooks *h, struct ops_result *res,
+		       struct nor_error *err)
+{
+	struct engine *e = run->e;
+	const struct job_params *p = job_get_params(run->job);
+	const struct chip_info *chip = nor_info(e->nor);
+	struct backup_info info = {0};
+	struct ops_write_opts o;
+	uint64_t lo, hi, prev_end = 0, win = 0;
+	char sha[DIGEST_SHA256_HEX_SIZE];
+	uint32_t crc;
+	int r;
+
+	r = backup_reader_open(e->backups, p->backup_id, &run->rd, &info);
+	if (r < 0) {
+		snprintf(err->op, sizeof(err->op), "restore");
+		snprintf(err->detail, sizeof(err->detail),
+			 r == -ENOENT  ? "no backup \"%.64s\""
+			 : r == -EBADMSG ? "backup %.64s is damaged (checksums do not match); "
+					   "nothing was written"
+					 : "backup %.64s cannot be read",
+			 p->backup_id);
+		return r;
+	}
+	if (info.meta.jedec_id != chip->jedec_id || info.meta.chip_size != chip->size) {
+		r = -EINVAL;
+		snprintf(err->op, sizeof(err->op), "restore");
+		snprintf(err->detail, sizeof(err->detail),
+			 "backup %.64s was taken from %.32s (%06x, %llu bytes), not this %.32s "
+			 "(%06x, %u bytes); nothing was written",
+			 info.id, info.meta.chip, info.meta.jedec_id,
+			 (unsigned long long)info.meta.chip_size, chip->name, chip->jedec_id,
+			 chip->size);
+		goto out;
+	}
+	for (size_t i = 0; i < info.n_ranges; i++) {
+		if (info.ranges[i].addr < prev_end ||
+		    (uint64_t)info.ranges[i].addr + info.ranges[i].len > chip->size) {
+			r = -EBADMSG;
+			snprintf(err->op, sizeof(err->op), "restore");
+			snprintf(err->detail, sizeof(err->detail),
+				 "backup %.64s has overlapping or out-of-order ranges (at 0x%06X); "
+				 "nothing was written",
+				 info.id, info.ranges[i].addr);
+			goto out;
+		}
+		prev_end = (uint64_t)info.ranges[i].addr + info.ranges[i].len;
+	}
+	if (!info.n_ranges)
+		goto out;
+	for (unsigned i = 0; i < chip->n_erase; i++)
+		win = MAX(win, (uint64_t)chip->erase[i].size);
+	lo = info.ranges[0].addr;
+	hi = prev_end;
+	/* the reading pass covers the windows holding backup data, not the whole span */
+	for (size_t i = 0, last_w = SIZE_MAX; win && i < info.n_ranges; i++) {
+		uint64_t a = info.ranges[i].addr, end = a + info.ranges[i].len;
+
+		for (uint64_t w = a / win; w * win < end; w++) {
+			if (w == last_w)
+				continue;
+			run->restore_read_total +=
+				MIN(hi, (w + 1) * win) - MAX(lo, w * win);
+			last_w = (size_t)w;
+		}
+	}
+	run->backup_max = hi - lo + 2 * win;
+	digest_init(&run->rec_digest);
+	h->source = NULL;
+	h->source_end = NULL;
+	h->overlay = hk_overlay;
+	h->overlay_next = hk_overlay_next;
+	ops_write_opts_init(&o);
+	o.unlock = p->unlock;
+	o.spool_dir = e->state_dir;
+	r = ops_write(e->nor, h, (uint32_t)lo, hi - lo, &o, res, err);
+	if (r >= 0 && run->rec_err) {
+		r = run->rec_err;
+		snprintf(err->op, sizeof(err->op), "restore");
+		snprintf(err->detail, sizeof(err->detail), "backup %.64s could not be read back",
+			 info.id);
+	}
+	digest_final(&run->rec_digest, &crc, sha);
+	res->crc32 = crc;
+	snprintf(res->sha256, sizeof(res->sha256), "%s", sha);
+out:
+	backup_reader_close(run->rd);
+	run->rd = NULL;
+	backup_info_clear(&info);
+	return r;
 }
 
 /*
@@ -600,12 +761,7 @@ static void run_job(struct engine *e, struct job *job)
 		break;
 	case JOB_RESTORE:
 		run.inline_src = NULL;
-		r = backup_read(e->backups, p->backup_id, restore_cb, &run);
-		if (run.restore_failed)
-			err = run.restore_err;
-		else if (r < 0)
-			snprintf(err.detail, sizeof(err.detail), "backup %s cannot be read back",
-				 p->backup_id);
+		r = run_restore(&run, &h, &res, &err);
 		break;
 	default:
 		r = -EINVAL;
@@ -659,37 +815,6 @@ out:
 		log_changed_ranges(job);
 	}
 	set_status(e, "idle: %s", e->nor ? nor_info(e->nor)->name : "no chip");
-}
-
-/* Restore: each saved range is written back with a smart write from memory. */
-static int restore_cb(uint32_t addr, const uint8_t *data, size_t len, void *ctx)
-{
-	struct run *run = ctx;
-	struct ops_write_opts o;
-	struct ops_result res;
-	struct ops_hooks h = {
-		.ctx = run,
-		.progress = hk_progress,
-		.cancelled = hk_cancelled,
-		.range = hk_range,
-		.source = hk_source,
-	};
-	struct nor_error err;
-	int r;
-
-	ops_write_opts_init(&o);
-	o.backup = false; /* restoring a backup does not make another of the same bytes */
-	o.unlock = job_get_params(run->job)->unlock;
-	o.spool_dir = run->e->state_dir;
-	run->inline_src = data;
-	run->inline_len = len;
-	run->inline_pos = 0;
-	r = ops_write(run->e->nor, &h, addr, len, &o, &res, &err);
-	if (r < 0) {
-		run->restore_failed = true;
-		run->restore_err = err;
-	}
-	return r;
 }
 
 static void *worker_main(void *arg)

@@ -707,6 +707,17 @@ int ops_write(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_
 		uint32_t lo = (uint32_t)MAX((uint64_t)addr, wa);
 		uint32_t hi = (uint32_t)MIN(end, wa + wlen);
 
+		if (h->overlay) {
+			/* sparse image: go straight to the next window it has bytes in */
+			uint64_t next = h->overlay_next(h->ctx, lo);
+
+			if (next >= end)
+				break;
+			if (next >= (uint64_t)waddr + wlen) {
+				wa = next - next % c.W - c.W;
+				continue;
+			}
+		}
 		if (h_cancelled(h)) {
 			r = op_fail(&e, -ECANCELED, "write", true, waddr,
 				    "cancelled while comparing; nothing was changed");
@@ -718,7 +729,17 @@ int ops_write(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_
 			goto done;
 		}
 		memcpy(new, old, wlen);
-		got = h->source(h->ctx, new + (lo - waddr), hi - lo);
+		if (h->overlay) {
+			r = h->overlay(h->ctx, lo, new + (lo - waddr), hi - lo);
+			if (r < 0) {
+				r = op_fail(&e, r, "write", true, lo,
+					    "the image could not be read; nothing was changed");
+				goto done;
+			}
+			got = (ssize_t)(hi - lo);
+		} else {
+			got = h->source(h->ctx, new + (lo - waddr), hi - lo);
+		}
 		if (got < (ssize_t)(hi - lo)) {
 			r = op_fail(&e, got < 0 ? (int)got : -EPIPE, "write", true, lo,
 				    got < 0 ? "the image stream failed after %llu of %llu bytes; "

@@ -842,6 +842,99 @@ static void disk_full_fails_the_job_before_touching_the_chip(void **state)
 	env_close(v);
 }
 
+static uint64_t modelled_ns(struct env *v)
+{
+	struct simchip_stats st;
+
+	simchip_get_stats(v->f->sim, &st);
+	return st.modelled_ns;
+}
+
+static void restore_is_one_write_with_phases_digests_and_its_own_backup(void **state)
+{
+	struct env *v = env_open("W25Q128JV");
+	const size_t len = MIB(1);
+	uint8_t *a = malloc(len), *b = malloc(len), *now = malloc(len);
+	struct backup_names l;
+	struct backup_info info;
+	struct job_snapshot s;
+	struct job *job;
+	uint64_t t0, write_ns, restore_ns;
+	char id[JOB_BACKUP_ID_SIZE];
+
+	(void)state;
+	th_pattern(a, len, 101);
+	th_pattern(b, len, 102);
+	write_buf(v, 0, a, len);
+	t0 = modelled_ns(v);
+	write_buf(v, 0, b, len);
+	write_ns = modelled_ns(v) - t0;
+	list_backups(v, &l);
+	snprintf(id, sizeof(id), "%s", l.ids[0]);
+	t0 = modelled_ns(v);
+	job = restore(v, id, JOB_DONE);
+	restore_ns = modelled_ns(v) - t0;
+	/* the same work as the write it undoes, not a window read per 4 KiB record */
+	assert_true(restore_ns <= write_ns + write_ns / 20);
+	simfix_image_read(v->f, 0, now, len);
+	th_assert_bytes(now, a, len);
+	assert_int_equal(job_snapshot(job, &s), 0);
+	assert_int_equal(s.phases[JOB_PHASE_READING].total, len);
+	assert_int_equal(s.phases[JOB_PHASE_READING].done, len);
+	assert_int_equal(s.phases[JOB_PHASE_PROGRAMMING].done, len);
+	assert_int_equal(s.phases[JOB_PHASE_VERIFYING].done, len);
+	assert_true(s.has_digests);
+	assert_int_equal(backup_get(engine_backups(v->e), id, &info), 0);
+	assert_string_equal(s.sha256, info.data_sha256);
+	backup_info_clear(&info);
+	/* what the restore overwrote (b) is in a backup of its own */
+	assert_true(s.backup_id[0] != 0);
+	assert_string_not_equal(s.backup_id, id);
+	job_snapshot_clear(&s);
+	job_unref(job);
+	list_backups(v, &l);
+	job_unref(restore(v, l.ids[0], JOB_DONE));
+	simfix_image_read(v->f, 0, now, len);
+	th_assert_bytes(now, b, len);
+	free(a);
+	free(b);
+	free(now);
+	env_close(v);
+}
+
+static void restore_refuses_a_backup_of_another_chip_naming_both(void **state)
+{
+	struct env *v = env_open("W25Q128JV");
+	uint8_t a[4096], b[4096], now[4096];
+	struct backup_names l;
+	struct job_params p;
+	struct job_snapshot s;
+	struct job *job;
+	char msg[128];
+
+	(void)state;
+	th_pattern(a, sizeof(a), 111);
+	th_pattern(b, sizeof(b), 112);
+	write_buf(v, 0, a, sizeof(a));
+	write_buf(v, 0, b, sizeof(b));
+	list_backups(v, &l);
+	assert_int_equal(simchip_fault_parse(v->f->sim, "swap=MX25L12835F", msg, sizeof(msg)), 0);
+	job_params_init(&p, JOB_PROBE);
+	job_unref(run_params(v, &p, JOB_DONE));
+	job = restore(v, l.ids[0], JOB_FAILED);
+	assert_int_equal(job_snapshot(job, &s), 0);
+	assert_int_equal(s.error.code, -EINVAL);
+	assert_string_equal(s.error.op, "restore");
+	assert_non_null(strstr(s.error.detail, "was taken from W25Q128JV (ef4018, 16777216 bytes), "
+					       "not this MX25L12835F (c22018, 16777216 bytes)"));
+	assert_int_equal(s.n_ranges[JOB_RANGE_CHANGED], 0);
+	job_snapshot_clear(&s);
+	job_unref(job);
+	simfix_image_read(v->f, 0, now, sizeof(now));
+	th_assert_bytes(now, b, sizeof(b));
+	env_close(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -862,6 +955,8 @@ int main(void)
 		cmocka_unit_test(write_onto_erased_chip_stores_no_data_in_its_backup),
 		cmocka_unit_test(whole_chip_erase_without_length_saves_and_restores_exactly),
 		cmocka_unit_test(disk_full_fails_the_job_before_touching_the_chip),
+		cmocka_unit_test(restore_is_one_write_with_phases_digests_and_its_own_backup),
+		cmocka_unit_test(restore_refuses_a_backup_of_another_chip_naming_both),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
