@@ -28,7 +28,8 @@ struct engine_config {
 	const char *state_dir;	  /* backups and spool files live here (copied) */
 	unsigned max_pending;	  /* jobs waiting behind the running one */
 	unsigned history;	  /* finished jobs kept for job.get/job.list */
-	size_t block_size;	  /* stream blocks between front ends and the worker */
+	/* Stream geometry of jobs whose params leave it 0 (engine_submit); 0 = job.h defaults. */
+	size_t block_size;
 	size_t n_blocks;
 	unsigned backup_max_count;
 	uint64_t backup_max_bytes;
@@ -61,8 +62,8 @@ int engine_new(const struct engine_config *c, struct engine **ret);
 /* Start the worker; it identifies the chip first. */
 int engine_start(struct engine *e);
 /*
- * Stop accepting jobs, cancel queued ones, stop the running one at its next safe boundary
- * (recorded as interrupted), leave the chip idle (WEL clear, 3-byte mode) and join the worker.
+ * Stop accepting jobs, end queued ones as interrupted (they never run), stop the running
+ * one at its next safe boundary (recorded as interrupted), leave the chip idle (WEL clear, 3-byte mode) and join the worker.
  */
 void engine_stop(struct engine *e);
 /* Accepts NULL; stops first if needed. */
@@ -92,7 +93,11 @@ void engine_list_jobs(struct engine *e, int (*cb)(struct job *job, void *ctx), v
 
 int engine_chip(struct engine *e, struct engine_chip *ret);
 
-/* Takes effect before the next job. 0 or -EINVAL (0 Hz, or above the chip's maximum). */
+/*
+ * Set the SPI clock: the worker applies it before the next job (or within half a second when
+ * idle); engine_chip() reports the new value from now on. 0 or -EINVAL (0 Hz, or above the
+ * chip's maximum).
+ */
 int engine_set_speed(struct engine *e, uint32_t hz);
 
 /* A job is running right now. */

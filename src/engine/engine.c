@@ -14,8 +14,8 @@
  * A snapshot of the chip (info, protection, probe report) is copied under a mutex for
  * front ends, so chip.info never waits for the bus.
  *
- * Shutdown (engine_stop): the queue is closed, queued jobs are cancelled, the running job is
- * asked to stop at its next safe boundary and recorded as interrupted.
+ * Shutdown (engine_stop): the queue is closed, queued jobs end interrupted without running,
+ * the running job is asked to stop at its next safe boundary and recorded as interrupted.
  */
 #include "engine.h"
 
@@ -626,6 +626,29 @@ out:
 }
 
 /*
+ * Worker: a clock set with engine_set_speed() takes effect between jobs, at the latest
+ * WORKER_POLL_MS after the call when idle. Under chip_lock, so engine_chip() reports either
+ * the pending clock or the applied one, never the old one.
+ */
+static void apply_speed(struct engine *e)
+{
+	uint32_t want;
+	int r;
+
+	if (!atomic_load(&e->want_speed_hz))
+		return;
+	pthread_mutex_lock(&e->chip_lock);
+	want = atomic_exchange(&e->want_speed_hz, 0);
+	if (want) {
+		r = spibus_set_speed(e->cfg.bus, want);
+		if (r < 0)
+			log_errno(LOG_LVL_WARN, r, "setting the SPI clock to %u Hz, ignoring", want);
+		e->chip.speed_hz = spibus_speed(e->cfg.bus);
+	}
+	pthread_mutex_unlock(&e->chip_lock);
+}
+
+/*
  * Destructive jobs record what they change exactly: bitmaps over the erase windows the job
  * can touch (an unaligned edge brings its whole window), one bit per smallest erase unit
  * and per page. A failure here only makes the ranges coarser (the bounded list).
@@ -673,21 +696,12 @@ static void run_job(struct engine *e, struct job *job)
 	};
 	struct ops_result res = {0};
 	struct nor_error err = {0};
-	uint32_t want;
 	uint64_t len;
 	int r;
 
 	set_status(e, "%s job %llu running", job_type_name(p->type),
 		   (unsigned long long)job_get_id(job));
-	want = atomic_exchange(&e->want_speed_hz, 0);
-	if (want) {
-		r = spibus_set_speed(e->cfg.bus, want);
-		if (r < 0)
-			log_errno(LOG_LVL_WARN, r, "setting the SPI clock to %u Hz, ignoring", want);
-		pthread_mutex_lock(&e->chip_lock);
-		e->chip.speed_hz = spibus_speed(e->cfg.bus);
-		pthread_mutex_unlock(&e->chip_lock);
-	}
+	apply_speed(e);
 	if (p->data == JOB_DATA_BUFFER && p->type != JOB_READ)
 		run.inline_src = job_inline_data(job, &run.inline_len);
 	if (p->data == JOB_DATA_BUFFER && p->type == JOB_READ)
@@ -831,8 +845,10 @@ static void *worker_main(void *arg)
 		atomic_store(&e->heartbeat_ns, fclock_mono_ns());
 		if (r == -ESHUTDOWN)
 			break;
-		if (r < 0 || !job)
+		if (r < 0 || !job) {
+			apply_speed(e);
 			continue;
+		}
 		run_job(e, job);
 		jobq_done(e->jobq, job);
 		job_unref(job);
@@ -855,6 +871,10 @@ int engine_new(const struct engine_config *c, struct engine **ret)
 	if (!e)
 		return -ENOMEM;
 	e->cfg = *c;
+	if (!e->cfg.block_size)
+		e->cfg.block_size = JOB_STREAM_BLOCK_SIZE_DEFAULT;
+	if (!e->cfg.n_blocks)
+		e->cfg.n_blocks = JOB_STREAM_BLOCKS_DEFAULT;
 	pthread_mutex_init(&e->chip_lock, NULL);
 	e->state_dir = strdup(c->state_dir);
 	if (!e->state_dir) {
@@ -898,12 +918,13 @@ int engine_start(struct engine *e)
 	return 0;
 }
 
-static void cancel_queued(struct job *job, void *ctx)
+/* A job still queued at shutdown never ran: interrupted (by the daemon), not cancelled. */
+static void interrupt_queued(struct job *job, void *ctx)
 {
 	(void)ctx;
 	job_fail(job, -ESHUTDOWN, job_type_name(job_get_params(job)->type), JOB_NO_ADDR,
-		 "the daemon stopped before the job ran");
-	job_finish(job, JOB_CANCELLED);
+		 "the daemon stopped before the job ran; nothing was changed");
+	job_finish(job, JOB_INTERRUPTED);
 }
 
 void engine_stop(struct engine *e)
@@ -912,7 +933,7 @@ void engine_stop(struct engine *e)
 		return;
 	atomic_store(&e->stopping, true);
 	jobq_close(e->jobq);
-	jobq_drain_pending(e->jobq, cancel_queued, NULL);
+	jobq_drain_pending(e->jobq, interrupt_queued, NULL);
 	pthread_join(e->worker, NULL);
 	e->started = false;
 }
@@ -938,7 +959,18 @@ int engine_submit(struct engine *e, const struct job_params *p, struct job **ret
 
 	if (atomic_load(&e->stopping))
 		return -ESHUTDOWN;
-	r = job_new(p, &job);
+	if (p->data == JOB_DATA_STREAM && (!p->stream_block_size || !p->stream_blocks)) {
+		/* the daemon's stream geometry unless the front end chose its own */
+		struct job_params q = *p;
+
+		if (!q.stream_block_size)
+			q.stream_block_size = e->cfg.block_size;
+		if (!q.stream_blocks)
+			q.stream_blocks = e->cfg.n_blocks;
+		r = job_new(&q, &job);
+	} else {
+		r = job_new(p, &job);
+	}
 	if (r < 0)
 		return r;
 	r = jobq_submit(e->jobq, job);
@@ -969,8 +1001,13 @@ void engine_list_jobs(struct engine *e, int (*cb)(struct job *job, void *ctx), v
 
 int engine_chip(struct engine *e, struct engine_chip *ret)
 {
+	uint32_t want;
+
 	pthread_mutex_lock(&e->chip_lock);
 	*ret = e->chip;
+	want = atomic_load(&e->want_speed_hz);
+	if (want)
+		ret->speed_hz = want; /* set, not yet applied: the next job runs at it */
 	pthread_mutex_unlock(&e->chip_lock);
 	return 0;
 }

@@ -935,6 +935,136 @@ static void restore_refuses_a_backup_of_another_chip_naming_both(void **state)
 	env_close(v);
 }
 
+static void queued_jobs_at_shutdown_end_interrupted(void **state)
+{
+	struct env *v = env_open_scale("W25Q128JV", 0.02, 4);
+	const size_t len = MIB(1);
+	uint8_t *a = malloc(len);
+	struct feeder fd;
+	struct job *w, *q;
+	struct job_params p;
+	struct job_snapshot s;
+
+	(void)state;
+	th_pattern(a, len, 121);
+	w = stream_write(v, 0, a, len, &fd, true);
+	wait_running(w);
+	job_params_init(&p, JOB_ERASE);
+	p.addr = 0x800000;
+	p.len = 4096;
+	assert_int_equal(engine_submit(v->e, &p, &q, NULL, 0), 0);
+	engine_stop(v->e);
+	pthread_join(fd.th, NULL);
+	wait_done(q, JOB_INTERRUPTED);
+	assert_int_equal(job_snapshot(q, &s), 0);
+	assert_int_equal(s.error.code, -ESHUTDOWN);
+	assert_string_equal(s.error.detail,
+			    "the daemon stopped before the job ran; nothing was changed");
+	assert_int_equal(s.started_ns, 0);
+	job_snapshot_clear(&s);
+	wait_done(w, JOB_INTERRUPTED);
+	job_unref(w);
+	job_unref(q);
+	free(a);
+	env_close(v);
+}
+
+static void stream_jobs_take_the_engine_stream_geometry(void **state)
+{
+	struct env *v = env_open("W25Q128JV");
+	struct feeder fd;
+	struct job *job;
+	uint8_t b = 0x5A;
+
+	(void)state;
+	job = stream_write(v, 0, &b, 1, &fd, true);
+	assert_int_equal(job_get_params(job)->stream_block_size, KIB(16));
+	assert_int_equal(job_get_params(job)->stream_blocks, 4);
+	wait_done(job, JOB_DONE);
+	pthread_join(fd.th, NULL);
+	job_unref(job);
+	env_close(v);
+}
+
+static void cancelled_download_says_cancelled_not_reader_gone(void **state)
+{
+	struct env *v = env_open("W25Q128JV");
+	struct job_params p;
+	struct job_snapshot s;
+	struct job *job;
+
+	(void)state;
+	job_params_init(&p, JOB_READ);
+	p.len = MIB(1);
+	p.data = JOB_DATA_STREAM; /* nobody reads: the worker fills the queue and waits */
+	assert_int_equal(engine_submit(v->e, &p, &job, NULL, 0), 0);
+	wait_running(job);
+	for (;;) { /* until the queue (4 x 16 KiB) is full */
+		uint64_t done;
+
+		job_get_progress(job, &done, NULL);
+		if (done >= KIB(64))
+			break;
+		(void)job_wait(job, 2);
+	}
+	assert_int_equal(engine_cancel_job(v->e, job_get_id(job)), 0);
+	wait_done(job, JOB_CANCELLED);
+	assert_int_equal(job_snapshot(job, &s), 0);
+	assert_int_equal(s.error.code, -ECANCELED);
+	assert_string_equal(s.error.op, "read");
+	assert_non_null(strstr(s.error.detail, "cancelled after "));
+	job_snapshot_clear(&s);
+	job_unref(job);
+	env_close(v);
+}
+
+static void spi_clock_is_reported_at_once_and_applied_while_idle(void **state)
+{
+	struct env *v = env_open("W25Q128JV");
+	struct engine_chip chip;
+
+	(void)state;
+	wait_chip(v);
+	assert_int_equal(engine_set_speed(v->e, 10000000), 0);
+	assert_int_equal(engine_chip(v->e, &chip), 0);
+	assert_int_equal(chip.speed_hz, 10000000);
+	for (int i = 0; i < 300 && spibus_speed(v->f->bus) != 10000000; i++)
+		fclock_sleep_ns(fclock_monotonic(), 10 * NSEC_PER_MSEC);
+	assert_int_equal(spibus_speed(v->f->bus), 10000000);
+	assert_int_equal(engine_chip(v->e, &chip), 0);
+	assert_int_equal(chip.speed_hz, 10000000);
+	env_close(v);
+}
+
+static void read_result_stays_available_from_the_history(void **state)
+{
+	struct env *v = env_open("W25Q128JV");
+	uint8_t a[5000];
+	struct job_params p;
+	struct job *job;
+	const uint8_t *data;
+	size_t n;
+	uint64_t id;
+
+	(void)state;
+	th_pattern(a, sizeof(a), 131);
+	write_buf(v, 0x7000, a, sizeof(a));
+	job_params_init(&p, JOB_READ);
+	p.addr = 0x7000;
+	p.len = sizeof(a);
+	p.data = JOB_DATA_BUFFER;
+	job = run_params(v, &p, JOB_DONE);
+	id = job_get_id(job);
+	job_unref(job); /* the front end's wait ended and it let go */
+	job = engine_find_job(v->e, id);
+	assert_non_null(job);
+	assert_int_equal(job_get_result(job, &data, &n), 0);
+	assert_int_equal(n, sizeof(a));
+	th_assert_bytes(data, a, sizeof(a));
+	job_unref(job);
+	env_close(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -957,6 +1087,11 @@ int main(void)
 		cmocka_unit_test(disk_full_fails_the_job_before_touching_the_chip),
 		cmocka_unit_test(restore_is_one_write_with_phases_digests_and_its_own_backup),
 		cmocka_unit_test(restore_refuses_a_backup_of_another_chip_naming_both),
+		cmocka_unit_test(queued_jobs_at_shutdown_end_interrupted),
+		cmocka_unit_test(stream_jobs_take_the_engine_stream_geometry),
+		cmocka_unit_test(cancelled_download_says_cancelled_not_reader_gone),
+		cmocka_unit_test(spi_clock_is_reported_at_once_and_applied_while_idle),
+		cmocka_unit_test(read_result_stays_available_from_the_history),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
