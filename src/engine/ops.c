@@ -866,7 +866,7 @@ int ops_erase(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_
 		goto out;
 	}
 
-	if (o->backup || o->preserve) {
+	if (o->backup || (o->preserve && (addr % c.U || end % c.U))) {
 		/* read first: back up, skip blank units, keep unaligned edges */
 		old = malloc(c.W);
 		new = malloc(c.W);
