@@ -624,6 +624,126 @@ static void program_whose_status_poll_failed_is_reported_as_programmed(void **st
 	env_close(e);
 }
 
+/*
+ * A bus between the chip layer and the simulator that corrupts chosen read commands, like a
+ * long wire at too high a clock: reads number flip_from..flip_to (counting from 1) come back
+ * with one bit flipped.
+ */
+struct flaky_bus {
+	struct spibus base;
+	struct spibus *inner;
+	unsigned reads, flip_from, flip_to;
+	bool flip_even; /* every second read instead */
+};
+
+static int flaky_transfer(struct spibus *bus, const struct spibus_seg *segs, size_t n)
+{
+	struct flaky_bus *f = (struct flaky_bus *)bus;
+	int r = spibus_transfer(f->inner, segs, n);
+	uint8_t op = n && segs[0].tx ? segs[0].tx[0] : 0;
+
+	if (r < 0 || (op != 0x03 && op != 0x0B && op != 0x13 && op != 0x0C))
+		return r;
+	f->reads++;
+	if ((f->flip_even && f->reads % 2 == 0) ||
+	    (f->reads >= f->flip_from && f->reads <= f->flip_to)) {
+		for (size_t i = n; i-- > 0;) {
+			if (segs[i].rx && segs[i].len) {
+				segs[i].rx[segs[i].len / 2] ^= 0x10;
+				break;
+			}
+		}
+	}
+	return r;
+}
+
+static int flaky_set_speed(struct spibus *bus, uint32_t hz)
+{
+	struct flaky_bus *f = (struct flaky_bus *)bus;
+	int r = spibus_set_speed(f->inner, hz);
+
+	f->base.speed_hz = spibus_speed(f->inner);
+	return r;
+}
+
+static void flaky_destroy(struct spibus *bus)
+{
+	(void)bus;
+}
+
+static const struct spibus_ops flaky_ops = {
+	.transfer = flaky_transfer,
+	.set_speed = flaky_set_speed,
+	.destroy = flaky_destroy,
+};
+
+static void flaky_bus_init(struct flaky_bus *f, struct spibus *inner)
+{
+	memset(f, 0, sizeof(*f));
+	f->base = *inner;
+	f->base.ops = &flaky_ops;
+	f->inner = inner;
+}
+
+/* An env whose chip layer talks through a flaky bus. */
+static struct env *env_open_flaky(const char *profile, struct flaky_bus *fb)
+{
+	struct env *e = env_open(profile);
+	struct nor_error err;
+
+	nor_free(e->nor);
+	flaky_bus_init(fb, e->f->bus);
+	assert_int_equal(probe_chip(&fb->base, NULL, &e->nor, NULL, &err), 0);
+	return e;
+}
+
+static void unstable_read_is_reported_and_read_again_until_passes_agree(void **state)
+{
+	struct flaky_bus fb;
+	struct env *e = env_open_flaky("W25Q128JV", &fb);
+	uint8_t a[4096];
+	struct ops_result res;
+	struct nor_error err;
+
+	(void)state;
+	th_pattern(a, sizeof(a), 801);
+	assert_int_equal(do_write(e, 0x5000, a, sizeof(a), &res, &err), 0);
+	env_reset_rec(e);
+	fb.reads = 0;
+	fb.flip_from = fb.flip_to = 2; /* the confirming pass sees a flipped bit */
+	assert_int_equal(ops_read(e->nor, &e->h, 0x5000, sizeof(a), 2, &res, &err), 0);
+	th_assert_bytes(e->rec.sink, a, sizeof(a));
+	assert_int_equal(fb.reads, 4); /* read, disagree, disagree with the bad copy, agree */
+	assert_int_equal(res.mismatched, 2 * sizeof(a));
+	/* the block is reported once per disagreement */
+	assert_int_equal(e->rec.n_ranges[OPS_RANGE_MISMATCH], 2);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(e->rec.ranges[OPS_RANGE_MISMATCH][i].addr, 0x5000);
+		assert_int_equal(e->rec.ranges[OPS_RANGE_MISMATCH][i].size, sizeof(a));
+	}
+	env_close(e);
+}
+
+static void reads_that_never_agree_fail_with_eio_naming_the_block(void **state)
+{
+	struct flaky_bus fb;
+	struct env *e = env_open_flaky("W25Q128JV", &fb);
+	struct ops_result res;
+	struct nor_error err;
+
+	(void)state;
+	env_reset_rec(e);
+	fb.reads = 0;
+	fb.flip_even = true;
+	assert_int_equal(ops_read(e->nor, &e->h, 0x9000, 4096, 2, &res, &err), -EIO);
+	assert_string_equal(err.op, "read");
+	assert_true(err.has_addr);
+	assert_int_equal(err.addr, 0x9000);
+	assert_non_null(strstr(err.detail, "never agreed"));
+	assert_int_equal(e->rec.sink_pos, 0); /* nothing unconfirmed was delivered */
+	env_close(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -637,6 +757,8 @@ int main(void)
 		cmocka_unit_test(cancel_stops_at_a_page_boundary_and_reports_ranges),
 		cmocka_unit_test(program_failure_is_caught_by_verify),
 		cmocka_unit_test(program_whose_status_poll_failed_is_reported_as_programmed),
+		cmocka_unit_test(unstable_read_is_reported_and_read_again_until_passes_agree),
+		cmocka_unit_test(reads_that_never_agree_fail_with_eio_naming_the_block),
 		cmocka_unit_test(unaligned_erase_needs_preserve_and_keeps_neighbours),
 		cmocka_unit_test(blind_chip_erase_uses_the_cheapest_commands),
 		cmocka_unit_test(confirmed_read_and_verify_report_exactly),

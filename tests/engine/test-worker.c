@@ -36,6 +36,7 @@ struct phase_log {
 	struct simfix *f;
 	unsigned fault_at_programming; /* 0: none */
 	const char *fault;
+	unsigned cancel_at_programming; /* 0: none */
 	unsigned programming_entries;
 };
 
@@ -44,11 +45,12 @@ static void log_phase(void *ctx, struct job *job, enum job_phase phase)
 	struct phase_log *l = ctx;
 	char msg[128];
 
-	(void)job;
 	if (l->n < ARRAY_SIZE(l->seq))
 		l->seq[l->n++] = phase;
 	if (phase == JOB_PHASE_PROGRAMMING && ++l->programming_entries == l->fault_at_programming)
 		assert_int_equal(simchip_fault_parse(l->f->sim, l->fault, msg, sizeof(msg)), 0);
+	if (phase == JOB_PHASE_PROGRAMMING && l->programming_entries == l->cancel_at_programming)
+		assert_int_equal(job_cancel(job), 0);
 }
 
 static unsigned env_backup_max_count; /* 0: the default */
@@ -1066,6 +1068,291 @@ static void read_result_stays_available_from_the_history(void **state)
 	env_close(v);
 }
 
+/* Inline job params over [addr, addr+len), unlocking protected parts. */
+static void inline_params(struct job_params *p, enum job_type type, uint32_t addr,
+			  const uint8_t *data, size_t len)
+{
+	job_params_init(p, type);
+	p->addr = addr;
+	p->len = len;
+	p->unlock = true;
+	if (data) {
+		p->data = JOB_DATA_BUFFER;
+		p->buf = data;
+		p->buf_len = len;
+	}
+}
+
+static void snap(struct job *job, struct job_snapshot *s)
+{
+	assert_int_equal(job_snapshot(job, s), 0);
+}
+
+static void every_job_type_on_every_profile_through_the_engine(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sim_profile_count(); i++) {
+		const char *name = sim_profile_name(sim_profile_at(i));
+		struct env *v = env_open(name);
+		const uint32_t mid = v->f->size / 2, at = mid - KIB(8) + 100;
+		const size_t len = KIB(20);
+		uint8_t *a = malloc(len), *other = malloc(len), *now = malloc(len);
+		struct job_params p;
+		struct job_snapshot s;
+		struct job *job;
+		const uint8_t *data;
+		size_t n;
+		char id[JOB_BACKUP_ID_SIZE];
+
+		th_pattern(a, len, (uint32_t)i + 200);
+		memcpy(other, a, len);
+		other[777] ^= 0x01;
+		/* probe names the part */
+		job_params_init(&p, JOB_PROBE);
+		job_unref(run_params(v, &p, JOB_DONE));
+		/* unlock clears whatever protection the part starts with */
+		job_params_init(&p, JOB_UNLOCK);
+		job_unref(run_params(v, &p, JOB_DONE));
+		/* write (unaligned at both ends) */
+		inline_params(&p, JOB_WRITE, at, a, len);
+		job = run_params(v, &p, JOB_DONE);
+		snap(job, &s);
+		if (!s.has_digests || s.n_ranges[JOB_RANGE_PROGRAMMED] == 0)
+			fail_msg("%s: write reported no digests or ranges", name);
+		job_snapshot_clear(&s);
+		job_unref(job);
+		simfix_image_read(v->f, at, now, len);
+		th_assert_bytes(now, a, len);
+		/* confirmed read */
+		inline_params(&p, JOB_READ, at, NULL, len);
+		p.data = JOB_DATA_BUFFER;
+		p.read_passes = 2;
+		job = run_params(v, &p, JOB_DONE);
+		assert_int_equal(job_get_result(job, &data, &n), 0);
+		assert_int_equal(n, len);
+		th_assert_bytes(data, a, len);
+		job_unref(job);
+		/* verify: equal, then one bit off */
+		inline_params(&p, JOB_VERIFY, at, a, len);
+		job_unref(run_params(v, &p, JOB_DONE));
+		inline_params(&p, JOB_VERIFY, at, other, len);
+		job = run_params(v, &p, JOB_FAILED);
+		snap(job, &s);
+		assert_int_equal(s.error.code, -EBADMSG);
+		assert_int_equal(s.n_ranges[JOB_RANGE_MISMATCH], 1);
+		assert_int_equal(s.ranges[JOB_RANGE_MISMATCH][0].addr, at + 777);
+		assert_int_equal(s.ranges[JOB_RANGE_MISMATCH][0].len, 1);
+		job_snapshot_clear(&s);
+		job_unref(job);
+		/* blank check */
+		inline_params(&p, JOB_BLANK_CHECK, at - 100, NULL, len);
+		job = run_params(v, &p, JOB_DONE);
+		snap(job, &s);
+		assert_true(s.blank_known);
+		assert_false(s.blank);
+		assert_int_equal(s.first_nonblank, at);
+		job_snapshot_clear(&s);
+		job_unref(job);
+		/* erase the aligned middle, then restore it from the erase's backup */
+		inline_params(&p, JOB_ERASE, mid - KIB(4), NULL, KIB(8));
+		job = run_params(v, &p, JOB_DONE);
+		snap(job, &s);
+		snprintf(id, sizeof(id), "%s", s.backup_id);
+		job_snapshot_clear(&s);
+		job_unref(job);
+		simfix_image_read(v->f, at, now, len);
+		th_assert_filled(now + (mid - KIB(4) - at), 0xFF, KIB(8));
+		th_assert_bytes(now, a, mid - KIB(4) - at);
+		job_params_init(&p, JOB_RESTORE);
+		p.unlock = true;
+		snprintf(p.backup_id, sizeof(p.backup_id), "%s", id);
+		job_unref(run_params(v, &p, JOB_DONE));
+		simfix_image_read(v->f, at, now, len);
+		th_assert_bytes(now, a, len);
+		free(a);
+		free(other);
+		free(now);
+		env_close(v);
+	}
+}
+
+/* Write a, then start writing b over it and make it fail (fault) or cancel mid-way. */
+static void restore_gives_back_the_pre_job_bytes(const char *fault, unsigned cancel_at,
+						 enum job_state want)
+{
+	for (size_t i = 0; i < sim_profile_count(); i++) {
+		const char *name = sim_profile_name(sim_profile_at(i));
+		struct phase_log log = {0};
+		struct env *v = env_open_cfg(name, 0, 4, &log);
+		const uint32_t base = v->f->size / 4;
+		const size_t len = KIB(128);
+		uint8_t *a = malloc(len), *b = malloc(len), *now = malloc(len);
+		struct job_params p;
+		struct job_snapshot s;
+		struct job *job;
+		char msg[128];
+
+		th_pattern(a, len, (uint32_t)i + 300);
+		th_pattern(b, len, (uint32_t)i + 400);
+		inline_params(&p, JOB_WRITE, base, a, len);
+		job_unref(run_params(v, &p, JOB_DONE));
+		if (fault)
+			assert_int_equal(simchip_fault_parse(v->f->sim, fault, msg, sizeof(msg)), 0);
+		log.programming_entries = 0;
+		log.cancel_at_programming = cancel_at; /* the worker reads it after submit */
+		inline_params(&p, JOB_WRITE, base, b, len);
+		job = run_params(v, &p, want);
+		snap(job, &s);
+		if (s.n_ranges[JOB_RANGE_CHANGED] == 0 || !s.backup_id[0])
+			fail_msg("%s: the failed write changed nothing or kept no backup", name);
+		assert_int_equal(simchip_fault_parse(v->f->sim, "clear", msg, sizeof(msg)), 0);
+		log.cancel_at_programming = 0;
+		job_unref(job);
+		job_params_init(&p, JOB_RESTORE);
+		p.unlock = true;
+		snprintf(p.backup_id, sizeof(p.backup_id), "%s", s.backup_id);
+		job_snapshot_clear(&s);
+		job_unref(run_params(v, &p, JOB_DONE));
+		simfix_image_read(v->f, base, now, len);
+		th_assert_bytes(now, a, len);
+		free(a);
+		free(b);
+		free(now);
+		env_close(v);
+	}
+}
+
+static void restore_after_a_cancel_on_every_profile(void **state)
+{
+	(void)state;
+	restore_gives_back_the_pre_job_bytes(NULL, 2, JOB_CANCELLED);
+}
+
+static void restore_after_an_erase_failure_on_every_profile(void **state)
+{
+	(void)state;
+	restore_gives_back_the_pre_job_bytes("erase-fail", 0, JOB_FAILED);
+}
+
+static void probe_unlock_and_whole_chip_erase_jobs(void **state)
+{
+	struct env *v = env_open("SST26VF064B"); /* every block locked at power-up */
+	const uint32_t size = v->f->size;
+	uint8_t a[4096], *now = malloc(size);
+	struct job_params p;
+	struct job_snapshot s;
+	struct engine_chip chip;
+	struct job *job;
+
+	(void)state;
+	th_pattern(a, sizeof(a), 500);
+	job_params_init(&p, JOB_PROBE);
+	job_unref(run_params(v, &p, JOB_DONE));
+	assert_int_equal(engine_chip(v->e, &chip), 0);
+	assert_true(chip.present);
+	assert_string_equal(chip.info.name, "SST26VF064B");
+	assert_true(chip.protect.n_ranges > 0);
+	inline_params(&p, JOB_WRITE, 0x1000, a, sizeof(a));
+	p.unlock = false;
+	job = run_params(v, &p, JOB_FAILED);
+	snap(job, &s);
+	assert_int_equal(s.error.code, -EROFS);
+	job_snapshot_clear(&s);
+	job_unref(job);
+	job_params_init(&p, JOB_UNLOCK);
+	job_unref(run_params(v, &p, JOB_DONE));
+	assert_int_equal(engine_chip(v->e, &chip), 0);
+	assert_int_equal(chip.protect.n_ranges, 0);
+	inline_params(&p, JOB_WRITE, 0x1000, a, sizeof(a));
+	p.unlock = false;
+	job_unref(run_params(v, &p, JOB_DONE));
+	/* whole chip without a backup: one chip erase, no reading first */
+	job_params_init(&p, JOB_ERASE);
+	p.whole_chip = true;
+	p.no_backup = true;
+	job = run_params(v, &p, JOB_DONE);
+	snap(job, &s);
+	assert_int_equal(s.n_ranges[JOB_RANGE_ERASED], 1);
+	assert_int_equal(s.ranges[JOB_RANGE_ERASED][0].addr, 0);
+	assert_int_equal(s.ranges[JOB_RANGE_ERASED][0].len, size);
+	assert_int_equal(s.phases[JOB_PHASE_READING].total, 0);
+	assert_string_equal(s.backup_id, "");
+	job_snapshot_clear(&s);
+	job_unref(job);
+	simfix_image_read(v->f, 0, now, size);
+	th_assert_filled(now, 0xFF, size);
+	free(now);
+	env_close(v);
+}
+
+static void full_mode_erases_and_programs_the_whole_range(void **state)
+{
+	struct env *v = env_open("W25Q128JV");
+	const size_t len = KIB(64);
+	uint8_t *a = malloc(len), *now = malloc(len);
+	struct job_params p;
+	struct job_snapshot s;
+	struct job *job;
+
+	(void)state;
+	th_pattern(a, len, 600);
+	memset(a + KIB(8), 0xFF, KIB(4)); /* an erased sector is not programmed */
+	write_buf(v, 0x200000, a, len);
+	inline_params(&p, JOB_WRITE, 0x200000, a, len); /* the same image again */
+	p.write_mode = JOB_WRITE_FULL;
+	job = run_params(v, &p, JOB_DONE);
+	snap(job, &s);
+	assert_int_equal(s.n_ranges[JOB_RANGE_ERASED], 1);
+	assert_int_equal(s.ranges[JOB_RANGE_ERASED][0].addr, 0x200000);
+	assert_int_equal(s.ranges[JOB_RANGE_ERASED][0].len, len);
+	assert_int_equal(s.n_ranges[JOB_RANGE_PROGRAMMED], 2);
+	assert_int_equal(s.ranges[JOB_RANGE_PROGRAMMED][0].addr, 0x200000);
+	assert_int_equal(s.ranges[JOB_RANGE_PROGRAMMED][0].len, KIB(8));
+	assert_int_equal(s.ranges[JOB_RANGE_PROGRAMMED][1].addr, 0x200000 + KIB(12));
+	assert_int_equal(s.ranges[JOB_RANGE_PROGRAMMED][1].len, len - KIB(12));
+	job_snapshot_clear(&s);
+	job_unref(job);
+	simfix_image_read(v->f, 0x200000, now, len);
+	th_assert_bytes(now, a, len);
+	free(a);
+	free(now);
+	env_close(v);
+}
+
+static void stream_longer_than_announced_fails_before_anything_changes(void **state)
+{
+	struct env *v = env_open("W25Q128JV");
+	const size_t len = KIB(64);
+	uint8_t *a = malloc(len + 1), *b = malloc(len + 1), *now = malloc(len);
+	struct feeder fd;
+	struct job *job;
+	struct job_snapshot s;
+
+	(void)state;
+	th_pattern(a, len, 700);
+	th_pattern(b, len + 1, 701);
+	write_buf(v, 0, a, len);
+	job = stream_write(v, 0, b, len, &fd, false);
+	fd.len = len + 1; /* one byte more than announced */
+	assert_int_equal(pthread_create(&fd.th, NULL, feed, &fd), 0);
+	wait_done(job, JOB_FAILED);
+	pthread_join(fd.th, NULL);
+	snap(job, &s);
+	assert_int_equal(s.error.code, -EMSGSIZE);
+	assert_string_equal(s.error.detail, "the image is longer than the 65536 bytes announced; "
+					    "nothing was changed");
+	assert_int_equal(s.n_ranges[JOB_RANGE_CHANGED], 0);
+	assert_string_equal(s.backup_id, "");
+	job_snapshot_clear(&s);
+	job_unref(job);
+	simfix_image_read(v->f, 0, now, len);
+	th_assert_bytes(now, a, len);
+	free(a);
+	free(b);
+	free(now);
+	env_close(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1093,6 +1380,12 @@ int main(void)
 		cmocka_unit_test(cancelled_download_says_cancelled_not_reader_gone),
 		cmocka_unit_test(spi_clock_is_reported_at_once_and_applied_while_idle),
 		cmocka_unit_test(read_result_stays_available_from_the_history),
+		cmocka_unit_test(every_job_type_on_every_profile_through_the_engine),
+		cmocka_unit_test(restore_after_a_cancel_on_every_profile),
+		cmocka_unit_test(restore_after_an_erase_failure_on_every_profile),
+		cmocka_unit_test(probe_unlock_and_whole_chip_erase_jobs),
+		cmocka_unit_test(full_mode_erases_and_programs_the_whole_range),
+		cmocka_unit_test(stream_longer_than_announced_fails_before_anything_changes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
