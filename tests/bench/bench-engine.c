@@ -309,7 +309,7 @@ int main(int argc, char **argv)
 
 		printf("%-14s %12.3f %10.3f %8.4f %12.2f %10.3f %8.3f %8llu %7s\n", x->name,
 		       x->modelled_s, x->floor_s, x->modelled_s / x->floor_s, x->flashrom_s,
-		       x->flashrom_s ? x->modelled_s / x->flashrom_s : 0.0, x->wall_s,
+		       x->flashrom_s > 0 ? x->modelled_s / x->flashrom_s : 0.0, x->wall_s,
 		       (unsigned long long)x->transactions, x->backup ? "yes" : "no");
 	}
 	for (size_t i = 0; i < n_results; i++) {
@@ -320,7 +320,7 @@ int main(int argc, char **argv)
 		       "\"wall_s\": %.3f, \"backup\": %s, \"transactions\": %llu, "
 		       "\"status_polls\": %llu}\n",
 		       x->name, x->modelled_s, x->floor_s, x->modelled_s / x->floor_s,
-		       x->flashrom_s, x->flashrom_s ? x->modelled_s / x->flashrom_s : 0.0,
+		       x->flashrom_s, x->flashrom_s > 0 ? x->modelled_s / x->flashrom_s : 0.0,
 		       x->wall_s, x->backup ? "true" : "false", (unsigned long long)x->transactions,
 		       (unsigned long long)x->polls);
 	}
