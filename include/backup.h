@@ -15,8 +15,8 @@
  *   <id>.bin       file header, then records
  *   <id>.json      manifest written at commit (tmp file + fsync + rename + dir fsync)
  *
- *   file header, 96 bytes:  "FLASHDBK" | u32 version=2 (1 is read too) | u32 header_len=96 | u64 job_id |
- *                           u64 chip_size | u32 jedec_id | u32 0 | u64 created (unix s) |
+ *   file header, 96 bytes:  "FLASHDBK" | u32 version=2 (1 is read too) | u32 header_len=96 |
+ *                           u64 job_id | u64 chip_size | u32 jedec_id | u32 0 | u64 created (unix s) |
  *                           char chip[32] (NUL padded) | 8 bytes 0 | u32 crc32(bytes 0..91)
  *   record, 16 + len bytes: "BREC" | u32 addr | u32 len (1..BACKUP_RECORD_MAX) |
  *                           u32 crc32(addr, len fields and data) | data[len]
@@ -111,8 +111,8 @@ void backup_store_set_statvfs(struct backup_store *store, backup_statvfs_fn fn);
 /*
  * Start a backup for a job about to change up to expected_max_bytes of the chip. Checks that
  * the filesystem has room for expected_max_bytes plus record overhead; when it has not,
- * removes the oldest backups, only as many as that needs. 0 and *ret_b; -ENOSPC when it does not fit
- * (in the free space or in max_bytes), with a human explanation in msg (if msg_len > 0);
+ * removes the oldest backups, only as many as that needs. 0 and *ret_b; -ENOSPC when it does
+ * not fit (in the free space or in max_bytes), with a human explanation in msg (if msg_len > 0);
  * -EINVAL; I/O errnos. Nothing touches the chip before this succeeds.
  */
 int backup_begin(struct backup_store *store, const struct backup_meta *meta,

@@ -63,7 +63,8 @@ int engine_new(const struct engine_config *c, struct engine **ret);
 int engine_start(struct engine *e);
 /*
  * Stop accepting jobs, end queued ones as interrupted (they never run), stop the running
- * one at its next safe boundary (recorded as interrupted), leave the chip idle (WEL clear, 3-byte mode) and join the worker.
+ * one at its next safe boundary (recorded as interrupted), leave the chip idle (WEL clear,
+ * 3-byte mode) and join the worker.
  */
 void engine_stop(struct engine *e);
 /* Accepts NULL; stops first if needed. */

@@ -216,7 +216,8 @@ static void encode_header(uint8_t h[FILE_HEADER_LEN], const struct backup_meta *
 static int decode_header(const uint8_t h[FILE_HEADER_LEN], struct backup_meta *meta,
 			 uint64_t *created_s)
 {
-	if (memcmp(h, FILE_MAGIC, 8) != 0 || get_le32(h + 8) < 1 || get_le32(h + 8) > FILE_VERSION ||
+	if (memcmp(h, FILE_MAGIC, 8) != 0 || get_le32(h + 8) < 1 ||
+	    get_le32(h + 8) > FILE_VERSION ||
 	    get_le32(h + 12) != FILE_HEADER_LEN || get_le32(h + 92) != crc32_buf(0, h, 92))
 		return -EBADMSG;
 	memset(meta, 0, sizeof(*meta));

@@ -8,8 +8,13 @@
  * worker identifies the chip at start, then runs one job at a time:
  *   - before each job it re-reads the JEDEC ID (15 µs): a chip swapped or pulled between
  *     jobs is identified again and the job fails instead of writing to the wrong part;
- *   - the job runs through ops.c with hooks that publish progress (atomics, no locks on the
- *     hot path), record ranges, check for cancellation and feed the backup store;
+ *   - a job cancelled while it waited never starts;
+ *   - the job runs through ops.c with hooks that publish progress per phase and record the
+ *     erased/programmed ranges just before each command (atomics and bitmaps: no locks on
+ *     the per-page path), check for cancellation and feed the backup store;
+ *   - its backup is committed only if an erase or program command was sent, else discarded;
+ *   - a restore pulls the backup's records into one smart write (after checking the backup
+ *     was taken from this chip) and is itself backed up like any write;
  *   - afterwards the chip is always left idle (WEL clear, 3-byte mode).
  * A snapshot of the chip (info, protection, probe report) is copied under a mutex for
  * front ends, so chip.info never waits for the bus.
@@ -642,7 +647,8 @@ static void apply_speed(struct engine *e)
 	if (want) {
 		r = spibus_set_speed(e->cfg.bus, want);
 		if (r < 0)
-			log_errno(LOG_LVL_WARN, r, "setting the SPI clock to %u Hz, ignoring", want);
+			log_errno(LOG_LVL_WARN, r, "setting the SPI clock to %u Hz, ignoring",
+				  want);
 		e->chip.speed_hz = spibus_speed(e->cfg.bus);
 	}
 	pthread_mutex_unlock(&e->chip_lock);

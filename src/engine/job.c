@@ -423,7 +423,8 @@ static void switch_phase(struct job *job, enum job_phase phase)
 	uint64_t start = atomic_load_explicit(&job->phase_start_ns, memory_order_relaxed);
 
 	if (start && now > start)
-		atomic_fetch_add_explicit(&job->ph_spent_ns[cur], now - start, memory_order_relaxed);
+		atomic_fetch_add_explicit(&job->ph_spent_ns[cur], now - start,
+					  memory_order_relaxed);
 	atomic_store_explicit(&job->phase_start_ns, now, memory_order_relaxed);
 	atomic_store_explicit(&job->phase, (int)phase, memory_order_release);
 }
@@ -765,11 +766,12 @@ static size_t bits_render(const struct range_bits *b, _Atomic uint64_t *words,
 	bool in_run = false;
 
 	for (size_t i = 0; i <= b->n_bits; i++) {
-		bool set = i < b->n_bits &&
-			   (atomic_load_explicit(&words[i / 64], memory_order_relaxed) >> (i % 64)) & 1;
+		uint64_t word = i < b->n_bits
+					? atomic_load_explicit(&words[i / 64], memory_order_relaxed)
+					: 0;
+		bool set = (word >> (i % 64)) & 1;
 
-		if (!(i % 64) && i + 64 <= b->n_bits && !in_run &&
-		    !atomic_load_explicit(&words[i / 64], memory_order_relaxed)) {
+		if (!(i % 64) && i + 64 <= b->n_bits && !in_run && !word) {
 			i += 63; /* an empty word */
 			continue;
 		}

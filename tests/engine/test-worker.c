@@ -1197,7 +1197,8 @@ static void restore_gives_back_the_pre_job_bytes(const char *fault, unsigned can
 		inline_params(&p, JOB_WRITE, base, a, len);
 		job_unref(run_params(v, &p, JOB_DONE));
 		if (fault)
-			assert_int_equal(simchip_fault_parse(v->f->sim, fault, msg, sizeof(msg)), 0);
+			assert_int_equal(simchip_fault_parse(v->f->sim, fault, msg, sizeof(msg)),
+					 0);
 		log.programming_entries = 0;
 		log.cancel_at_programming = cancel_at; /* the worker reads it after submit */
 		inline_params(&p, JOB_WRITE, base, b, len);
