@@ -28,13 +28,21 @@ struct engine_config {
 	const char *state_dir;	  /* backups and spool files live here (copied) */
 	unsigned max_pending;	  /* jobs waiting behind the running one */
 	unsigned history;	  /* finished jobs kept for job.get/job.list */
-	size_t block_size;	  /* stream blocks between front ends and the worker */
+	/* Stream geometry of jobs whose params leave it 0 (engine_submit); 0 = job.h defaults. */
+	size_t block_size;
 	size_t n_blocks;
 	unsigned backup_max_count;
 	uint64_t backup_max_bytes;
 	/* Called on the worker thread when the daemon's one-line status changes (sd_notify). */
 	void (*on_status)(void *ctx, const char *status);
 	void *on_status_ctx;
+	/*
+	 * Called on the worker thread whenever the running job's phase changes (a write goes
+	 * back and forth between erasing, programming and verifying, window by window). Must
+	 * not block: the bus waits. For observers such as benchmarks.
+	 */
+	void (*on_phase)(void *ctx, struct job *job, enum job_phase phase);
+	void *on_phase_ctx;
 };
 
 void engine_config_init(struct engine_config *c);
@@ -54,8 +62,9 @@ int engine_new(const struct engine_config *c, struct engine **ret);
 /* Start the worker; it identifies the chip first. */
 int engine_start(struct engine *e);
 /*
- * Stop accepting jobs, cancel queued ones, stop the running one at its next safe boundary
- * (recorded as interrupted), leave the chip idle (WEL clear, 3-byte mode) and join the worker.
+ * Stop accepting jobs, end queued ones as interrupted (they never run), stop the running
+ * one at its next safe boundary (recorded as interrupted), leave the chip idle (WEL clear,
+ * 3-byte mode) and join the worker.
  */
 void engine_stop(struct engine *e);
 /* Accepts NULL; stops first if needed. */
@@ -69,6 +78,14 @@ void engine_free(struct engine *e);
 int engine_submit(struct engine *e, const struct job_params *p, struct job **ret, char *busy_msg,
 		  size_t busy_len);
 
+/*
+ * Cancel job id. A queued job leaves the queue at once (its slot is free for the next submit)
+ * and ends CANCELLED without touching the chip; the running job stops at its next page or
+ * erase-block boundary, with WEL clear, and ends CANCELLED. 0, -EALREADY (already finished),
+ * -ENOENT (no such job, or dropped from the history).
+ */
+int engine_cancel_job(struct engine *e, uint64_t id);
+
 /* New reference or NULL. */
 struct job *engine_find_job(struct engine *e, uint64_t id);
 /* Running, queued, then finished jobs, newest first. */
@@ -77,7 +94,11 @@ void engine_list_jobs(struct engine *e, int (*cb)(struct job *job, void *ctx), v
 
 int engine_chip(struct engine *e, struct engine_chip *ret);
 
-/* Takes effect before the next job. 0 or -EINVAL (0 Hz, or above the chip's maximum). */
+/*
+ * Set the SPI clock: the worker applies it before the next job (or within half a second when
+ * idle); engine_chip() reports the new value from now on. 0 or -EINVAL (0 Hz, or above the
+ * chip's maximum).
+ */
 int engine_set_speed(struct engine *e, uint32_t hz);
 
 /* A job is running right now. */

@@ -14,9 +14,11 @@
  *
  * Threading: every function is safe from any thread. The worker-side functions (job_start,
  * job_set_phase, job_progress_add, job_add_range, job_set_*, job_fail, job_finish) are meant
- * for the one thread running the job. Progress (job_progress_add/job_get_progress/
- * job_get_state/job_cancel_requested) uses atomics only; everything else takes the job's
- * mutex briefly. No function calls back into user code with the mutex held.
+ * for the one thread running the job. Progress and tracked ranges (job_set_phase/
+ * job_resume_phase/job_plan_phase/job_progress_add/job_add_range of a tracked kind/
+ * job_get_progress/job_get_state/job_cancel_requested) use atomics only, so the worker's
+ * per-page path never takes a lock; everything else takes the job's mutex briefly (a
+ * snapshot allocates outside it). No function calls back into user code with the mutex held.
  */
 #ifndef FLASHD_JOB_H
 #define FLASHD_JOB_H
@@ -86,7 +88,7 @@ enum job_range_kind {
 
 /* Limits on what a request can make a job allocate (STYLE C19). */
 #define JOB_INLINE_MAX (1024u * 1024u)   /* inline input and small read results */
-#define JOB_RANGES_MAX 256u              /* per kind; the rest is counted, not stored */
+#define JOB_RANGES_MAX 256u              /* untracked kinds (job_add_range); the rest is counted */
 #define JOB_BACKUP_ID_SIZE 64u           /* including NUL */
 #define JOB_STREAM_BLOCK_SIZE_DEFAULT (64u * 1024u)
 #define JOB_STREAM_BLOCKS_DEFAULT 8u
@@ -104,7 +106,13 @@ struct job_params {
 	enum job_write_mode write_mode;
 	bool verify;           /* WRITE: read back and compare (default true) */
 	bool unlock;           /* may clear block protection bits to do the job */
-	bool preserve;         /* unaligned erase/write keeps the rest of its erase blocks */
+	/*
+	 * Unaligned WRITE/ERASE: the rest of each erase block the range touches is read, saved
+	 * with the backup and written back, so exactly [addr, addr+len) changes (default true,
+	 * for every front end). false refuses a range whose edge falls inside an erase block
+	 * that must be erased (-EINVAL), for callers that want every erase to be whole blocks.
+	 */
+	bool preserve;
 	bool no_backup;        /* ERASE: skip the read-first backup (and blank skipping) */
 	unsigned int read_passes; /* READ: >= 1; more passes must agree (confirm dumps) */
 	char backup_id[JOB_BACKUP_ID_SIZE]; /* RESTORE: which backup */
@@ -135,6 +143,14 @@ struct job_range {
 	uint64_t len;
 };
 
+/* One phase of a job: bytes done of total, time spent in it, and the worker's estimate. */
+struct job_phase_progress {
+	uint64_t done;
+	uint64_t total;
+	uint64_t spent_ns;  /* CLOCK_MONOTONIC time the job has spent in this phase */
+	uint64_t est_ns;    /* datasheet estimate for the whole phase; 0 = none */
+};
+
 /* A consistent copy of a job at one instant. Free the ranges with job_snapshot_clear(). */
 struct job_snapshot {
 	uint64_t id;
@@ -146,8 +162,9 @@ struct job_snapshot {
 	uint64_t done;             /* bytes of the current phase */
 	uint64_t total;
 	uint64_t rate_bps;         /* over the current phase so far; 0 when unknown */
-	uint64_t eta_s;            /* valid when eta_known */
+	uint64_t eta_s;            /* time left for the whole job; valid when eta_known */
 	bool eta_known;
+	struct job_phase_progress phases[_JOB_PHASE_MAX]; /* every phase (NONE unused) */
 
 	bool has_error;
 	struct job_error error;
@@ -176,7 +193,7 @@ struct job_snapshot {
 
 typedef void (*job_finish_fn)(struct job *job, void *ctx);
 
-/* Defaults: verify=true, read_passes=1, SMART, no data. */
+/* Defaults: verify=true, preserve=true, read_passes=1, SMART, no data. */
 void job_params_init(struct job_params *p, enum job_type type);
 
 /*
@@ -225,14 +242,42 @@ int job_get_result(struct job *job, const uint8_t **ret_data, size_t *ret_len);
 
 /* QUEUED -> RUNNING, records the start time. 0 or -EALREADY (not QUEUED). */
 int job_start(struct job *job);
-/* Enter phase with total bytes; resets done and the rate clock. */
+/*
+ * Phases (each with its own done/total in bytes):
+ *   reading      reading the chip: read, blank check, a write's compare pass, an erase's
+ *                read-first pass when it only keeps unaligned edges
+ *   backup       saving the old contents: an erase's read-first pass that feeds the backup,
+ *                a write's wait for its backup to be durable
+ *   erasing      erase commands (bytes erased)
+ *   programming  page programs (bytes programmed)
+ *   verifying    reading back what was written, or comparing with an image (flash.verify)
+ * A write or erase goes back and forth between erasing, programming and verifying block by
+ * block; the totals are known before the first destructive command.
+ *
+ * All lock-free (atomics), meant for the one thread running the job.
+ */
+/* Enter phase, its total set to total_bytes and its done and time reset. */
 void job_set_phase(struct job *job, enum job_phase phase, uint64_t total_bytes);
-/* Lock-free: n more bytes of the current phase are done. */
+/* Enter phase again, keeping its done, total and time so far. */
+void job_resume_phase(struct job *job, enum job_phase phase);
+/* Announce a phase that comes later: its total and the worker's estimate of its duration. */
+void job_plan_phase(struct job *job, enum job_phase phase, uint64_t total_bytes, uint64_t est_ns);
+/* n more bytes of the current phase are done. */
 void job_progress_add(struct job *job, uint64_t n);
 /*
- * Record [addr, addr+len) of kind. Merges with the kind's last range when adjacent or
- * overlapping (ranges are reported in the order the worker walks the chip); past
- * JOB_RANGES_MAX ranges per kind the range is counted in ranges_dropped instead.
+ * Record ERASED, PROGRAMMED and CHANGED ranges exactly within [base, base+len) from now on:
+ * one bit per erase_unit bytes (ERASED) or page bytes (PROGRAMMED, CHANGED), allocated here
+ * (len/page/8 bytes at most per kind), set lock-free by job_add_range(). Call once, before
+ * the job's first range. 0, -EINVAL, -ENOMEM, -EALREADY.
+ */
+int job_track_ranges(struct job *job, uint32_t base, uint64_t len, uint32_t erase_unit,
+		     uint32_t page);
+/*
+ * Record [addr, addr+len) of kind. A tracked kind (job_track_ranges) sets its bits, rounded
+ * out to its unit, without locks and without limit. Otherwise (MISMATCH, untracked jobs, a
+ * range outside the tracked window) the range merges with the kind's last range when
+ * adjacent or overlapping; past JOB_RANGES_MAX ranges it is counted in ranges_dropped.
+ * Snapshots report every kind sorted and merged.
  */
 void job_add_range(struct job *job, enum job_range_kind kind, uint32_t addr, uint64_t len);
 /* sha256_hex: 64 hex digits (a longer string is truncated). */

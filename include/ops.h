@@ -31,6 +31,7 @@
 
 enum ops_phase {
 	OPS_PHASE_READING,
+	OPS_PHASE_BACKUP,
 	OPS_PHASE_ERASING,
 	OPS_PHASE_PROGRAMMING,
 	OPS_PHASE_VERIFYING,
@@ -47,19 +48,40 @@ enum ops_range_kind {
 /* Every hook is optional unless the operation says otherwise; ctx is passed back verbatim. */
 struct ops_hooks {
 	void *ctx;
-	/* A new phase starts; total is its work in bytes. */
+	/*
+	 * Work of a phase in bytes, announced before it starts so the whole operation's work is
+	 * known early; announced again when pass 1 knows the exact figure.
+	 */
+	void (*plan)(void *ctx, enum ops_phase phase, uint64_t total);
+	/*
+	 * Enter a phase; total is its whole work in bytes. Writes and erases enter erasing,
+	 * programming and verifying again for each window, with the same total.
+	 */
 	void (*phase)(void *ctx, enum ops_phase phase, uint64_t total);
 	/* n more bytes of the current phase are done. */
 	void (*progress)(void *ctx, uint64_t n);
 	/* Polled between commands. */
 	bool (*cancelled)(void *ctx);
-	/* Something happened to [addr, addr+len). */
+	/*
+	 * Something happened to [addr, addr+len). ERASED and PROGRAMMED are reported just
+	 * before the command is sent: a command that was sent may have changed the chip even
+	 * if it then failed (a status poll that timed out, a transfer error).
+	 */
 	void (*range)(void *ctx, enum ops_range_kind kind, uint32_t addr, uint32_t len);
 	/* write/verify: deliver len bytes of the image; returns how many it delivered (fewer only
 	 * when the image ended early), or -errno. */
 	ssize_t (*source)(void *ctx, uint8_t *buf, size_t len);
 	/* write/verify: after the last byte, 0 if the stream ends here, -EMSGSIZE if it goes on. */
 	int (*source_end)(void *ctx);
+	/*
+	 * write from a sparse image (restore), instead of source: buf holds the chip's current
+	 * contents of [addr, addr+len); overwrite the bytes the image has there. 0 or -errno.
+	 * The image is consumed in address order; the write reads only windows it has bytes in,
+	 * and computes no digests (the image's owner does).
+	 */
+	int (*overlay)(void *ctx, uint32_t addr, uint8_t *buf, size_t len);
+	/* sparse image: the first address >= addr it has bytes for; UINT64_MAX when none. */
+	uint64_t (*overlay_next)(void *ctx, uint64_t addr);
 	/* read: consume len bytes (may block while the consumer is slow). */
 	int (*sink)(void *ctx, const uint8_t *buf, size_t len);
 	/* destructive ops: old contents of [addr, addr+len) before they change. */
@@ -103,7 +125,7 @@ void ops_erase_opts_init(struct ops_erase_opts *o);
 int ops_read(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_t len,
 	     unsigned passes, struct ops_result *ret, struct nor_error *ret_err);
 
-/* Write len bytes from hooks->source at addr. */
+/* Write len bytes from hooks->source (or hooks->overlay) at addr. */
 int ops_write(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_t len,
 	      const struct ops_write_opts *o, struct ops_result *ret, struct nor_error *ret_err);
 

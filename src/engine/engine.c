@@ -8,14 +8,19 @@
  * worker identifies the chip at start, then runs one job at a time:
  *   - before each job it re-reads the JEDEC ID (15 µs): a chip swapped or pulled between
  *     jobs is identified again and the job fails instead of writing to the wrong part;
- *   - the job runs through ops.c with hooks that publish progress (atomics, no locks on the
- *     hot path), record ranges, check for cancellation and feed the backup store;
+ *   - a job cancelled while it waited never starts;
+ *   - the job runs through ops.c with hooks that publish progress per phase and record the
+ *     erased/programmed ranges just before each command (atomics and bitmaps: no locks on
+ *     the per-page path), check for cancellation and feed the backup store;
+ *   - its backup is committed only if an erase or program command was sent, else discarded;
+ *   - a restore pulls the backup's records into one smart write (after checking the backup
+ *     was taken from this chip) and is itself backed up like any write;
  *   - afterwards the chip is always left idle (WEL clear, 3-byte mode).
  * A snapshot of the chip (info, protection, probe report) is copied under a mutex for
  * front ends, so chip.info never waits for the bus.
  *
- * Shutdown (engine_stop): the queue is closed, queued jobs are cancelled, the running job is
- * asked to stop at its next safe boundary and recorded as interrupted.
+ * Shutdown (engine_stop): the queue is closed, queued jobs end interrupted without running,
+ * the running job is asked to stop at its next safe boundary and recorded as interrupted.
  */
 #include "engine.h"
 
@@ -31,6 +36,7 @@
 #include "backup.h"
 #include "blockq.h"
 #include "clock.h"
+#include "digest.h"
 #include "jobq.h"
 #include "log.h"
 #include "nor.h"
@@ -177,8 +183,18 @@ struct run {
 	size_t blk_off;
 	struct backup *backup;
 	char backup_msg[200]; /* why the backup could not start (disk full) */
-	bool restore_failed;
-	struct nor_error restore_err;
+	bool changed;         /* an erase or program command was sent */
+	uint64_t backup_max;  /* most old contents the job can save: its erase windows */
+	bool entered[_OPS_PHASE_MAX];
+	/* RESTORE: the backup, pulled record by record into one write */
+	struct backup_reader *rd;
+	uint32_t rec_addr;
+	const uint8_t *rec_data;
+	size_t rec_len, rec_off;
+	bool rec_eof;
+	int rec_err;
+	struct digest rec_digest;
+	uint64_t restore_read_total; /* bytes of the windows that hold backup data */
 	const uint8_t *inline_src; /* small writes carried inside the job */
 	size_t inline_len, inline_pos;
 	uint8_t *inline_dst;
@@ -187,16 +203,74 @@ struct run {
 
 static const enum job_phase phase_map[_OPS_PHASE_MAX] = {
 	[OPS_PHASE_READING] = JOB_PHASE_READING,
+	[OPS_PHASE_BACKUP] = JOB_PHASE_BACKUP,
 	[OPS_PHASE_ERASING] = JOB_PHASE_ERASING,
 	[OPS_PHASE_PROGRAMMING] = JOB_PHASE_PROGRAMMING,
 	[OPS_PHASE_VERIFYING] = JOB_PHASE_VERIFYING,
 };
 
+/* Datasheet estimate of a phase's duration at the current clock (for the job's ETA). */
+static uint64_t estimate_ns(struct engine *e, enum ops_phase p, uint64_t bytes)
+{
+	const struct chip_info *info = nor_info(e->nor);
+	double hz = spibus_speed(e->cfg.bus) ? (double)spibus_speed(e->cfg.bus) : 1e6;
+	double byte_ns = 8e9 / hz, ns = 0;
+
+	switch (p) {
+	case OPS_PHASE_READING:
+	case OPS_PHASE_VERIFYING:
+		ns = (double)bytes * byte_ns;
+		break;
+	case OPS_PHASE_BACKUP: /* an erase's read-first pass; a write's fsync is quick */
+		ns = (double)bytes * byte_ns;
+		break;
+	case OPS_PHASE_ERASING: {
+		const struct chip_erase_type *big = info->n_erase ? &info->erase[info->n_erase - 1]
+								  : NULL;
+
+		if (big && big->size)
+			ns = (double)bytes * (double)big->typ_us * 1e3 / (double)big->size;
+		break;
+	}
+	case OPS_PHASE_PROGRAMMING: {
+		double page = info->page_size ? (double)info->page_size : 256.0;
+		double typ_us = info->page_size > 1 ? info->page_program_typ_us
+						    : info->byte_program_typ_us;
+
+		ns = (double)bytes / page * (typ_us * 1e3 + (page + 4) * byte_ns);
+		break;
+	}
+	default:
+		break;
+	}
+	return (uint64_t)ns;
+}
+
+static void hk_plan(void *ctx, enum ops_phase p, uint64_t total)
+{
+	struct run *run = ctx;
+
+	if (p == OPS_PHASE_READING && run->restore_read_total)
+		total = run->restore_read_total;
+
+	job_plan_phase(run->job, phase_map[p], total, estimate_ns(run->e, p, total));
+}
+
 static void hk_phase(void *ctx, enum ops_phase p, uint64_t total)
 {
 	struct run *run = ctx;
 
-	job_set_phase(run->job, phase_map[p], total);
+	if (p == OPS_PHASE_READING && run->restore_read_total)
+		total = run->restore_read_total;
+	if (job_get_phase(run->job) == phase_map[p] && run->entered[p])
+		return;
+	if (run->entered[p])
+		job_resume_phase(run->job, phase_map[p]);
+	else
+		job_set_phase(run->job, phase_map[p], total);
+	run->entered[p] = true;
+	if (run->e->cfg.on_phase)
+		run->e->cfg.on_phase(run->e->cfg.on_phase_ctx, run->job, phase_map[p]);
 }
 
 static void hk_progress(void *ctx, uint64_t n)
@@ -223,9 +297,12 @@ static void hk_range(void *ctx, enum ops_range_kind k, uint32_t addr, uint32_t l
 	};
 	struct run *run = ctx;
 
+	/* lock-free: the job tracks these kinds as bitmaps (job_track_ranges in run_job) */
 	job_add_range(run->job, map[k], addr, len);
-	if (k != OPS_RANGE_MISMATCH)
+	if (k != OPS_RANGE_MISMATCH) {
 		job_add_range(run->job, JOB_RANGE_CHANGED, addr, len);
+		run->changed = true; /* a destructive command is about to be sent */
+	}
 }
 
 static ssize_t hk_source(void *ctx, uint8_t *buf, size_t len)
@@ -331,9 +408,9 @@ static int hk_backup_add(void *ctx, uint32_t addr, const uint8_t *data, size_t l
 		};
 
 		snprintf(meta.chip, sizeof(meta.chip), "%s", info->name);
-		/* the worst case: every block of the range changes, plus the unaligned edges */
-		r = backup_begin(run->e->backups, &meta, job_get_params(run->job)->len + KIB(64) * 2,
-				 &run->backup, run->backup_msg, sizeof(run->backup_msg));
+		/* the worst case: every erase window the job's real range touches */
+		r = backup_begin(run->e->backups, &meta, run->backup_max, &run->backup,
+				 run->backup_msg, sizeof(run->backup_msg));
 		if (r < 0)
 			return r;
 	}
@@ -347,7 +424,11 @@ static int hk_backup_commit(void *ctx)
 	return run->backup ? backup_sync(run->backup) : 0;
 }
 
-/* Keep the backup of a job that changed the chip (or failed trying); drop an empty one. */
+/*
+ * Keep the backup of a job that sent a destructive command (whether it then succeeded or
+ * not); a job that sent none left the chip as the backup says, so its backup is dropped
+ * and pushes no older backup out.
+ */
 static void finish_backup(struct run *run)
 {
 	struct backup_info info;
@@ -355,6 +436,11 @@ static void finish_backup(struct run *run)
 
 	if (!run->backup)
 		return;
+	if (!run->changed) {
+		backup_discard(run->backup);
+		run->backup = NULL;
+		return;
+	}
 	r = backup_commit(run->backup, &info);
 	run->backup = NULL;
 	if (r < 0) {
@@ -368,8 +454,6 @@ static void finish_backup(struct run *run)
 		 (unsigned long long)info.total_bytes);
 	backup_info_clear(&info);
 }
-
-static int restore_cb(uint32_t addr, const uint8_t *data, size_t len, void *ctx);
 
 /* A job that ended early says in the journal exactly what it had changed on the chip. */
 static void log_changed_ranges(struct job *job)
@@ -396,12 +480,216 @@ static void log_changed_ranges(struct job *job)
 	job_snapshot_clear(&s);
 }
 
+/* ---- restore: the backup's records streamed into one smart write ---- */
+
+/* Make the current record one with bytes left, or reach the end. */
+static void rec_fill(struct run *run)
+{
+	while (!run->rec_eof && !run->rec_err && run->rec_off == run->rec_len) {
+		int r = backup_reader_next(run->rd, &run->rec_addr, &run->rec_data, &run->rec_len);
+
+		run->rec_off = 0;
+		if (r == 0)
+			run->rec_eof = true;
+		else if (r < 0)
+			run->rec_err = r;
+	}
+}
+
+static uint64_t hk_overlay_next(void *ctx, uint64_t addr)
+{
+	struct run *run = ctx;
+
+	(void)addr;
+	rec_fill(run);
+	if (run->rec_eof || run->rec_err)
+		return run->rec_err ? addr : UINT64_MAX; /* an error surfaces in hk_overlay */
+	return (uint64_t)run->rec_addr + run->rec_off;
+}
+
+static int hk_overlay(void *ctx, uint32_t addr, uint8_t *buf, size_t len)
+{
+	struct run *run = ctx;
+	uint64_t end = (uint64_t)addr + len;
+
+	for (;;) {
+		uint64_t at;
+		size_t n;
+
+		rec_fill(run);
+		if (run->rec_err)
+			return run->rec_err;
+		if (run->rec_eof)
+			return 0;
+		at = (uint64_t)run->rec_addr + run->rec_off;
+		if (at >= end)
+			return 0;
+		if (at < addr)
+			return -EBADMSG; /* not in address order: checked before starting */
+		n = (size_t)MIN((uint64_t)(run->rec_len - run->rec_off), end - at);
+		memcpy(buf + (at - addr), run->rec_data + run->rec_off, n);
+		digest_update(&run->rec_digest, run->rec_data + run->rec_off, n);
+		run->rec_off += n;
+	}
+}
+
+/*
+ * Restore a backup: the chip must be the one it was taken from, the records go in address
+ * order into one smart write (so only what differs is erased and programmed, and the
+ * windows are read once), and what the restore overwrites is itself backed up first.
+ */
+static int run_restore(struct run *run, struct ops_hooks *h, struct ops_result *res,
+		       struct nor_error *err)
+{
+	struct engine *e = run->e;
+	const struct job_params *p = job_get_params(run->job);
+	const struct chip_info *chip = nor_info(e->nor);
+	struct backup_info info = {0};
+	struct ops_write_opts o;
+	uint64_t lo, hi, prev_end = 0, win = 0;
+	char sha[DIGEST_SHA256_HEX_SIZE];
+	uint32_t crc;
+	int r;
+
+	r = backup_reader_open(e->backups, p->backup_id, &run->rd, &info);
+	if (r < 0) {
+		snprintf(err->op, sizeof(err->op), "restore");
+		snprintf(err->detail, sizeof(err->detail),
+			 r == -ENOENT  ? "no backup \"%.64s\""
+			 : r == -EBADMSG ? "backup %.64s is damaged (checksums do not match); "
+					   "nothing was written"
+					 : "backup %.64s cannot be read",
+			 p->backup_id);
+		return r;
+	}
+	if (info.meta.jedec_id != chip->jedec_id || info.meta.chip_size != chip->size) {
+		r = -EINVAL;
+		snprintf(err->op, sizeof(err->op), "restore");
+		snprintf(err->detail, sizeof(err->detail),
+			 "backup %.64s was taken from %.32s (%06x, %llu bytes), not this %.32s "
+			 "(%06x, %u bytes); nothing was written",
+			 info.id, info.meta.chip, info.meta.jedec_id,
+			 (unsigned long long)info.meta.chip_size, chip->name, chip->jedec_id,
+			 chip->size);
+		goto out;
+	}
+	for (size_t i = 0; i < info.n_ranges; i++) {
+		if (info.ranges[i].addr < prev_end ||
+		    (uint64_t)info.ranges[i].addr + info.ranges[i].len > chip->size) {
+			r = -EBADMSG;
+			snprintf(err->op, sizeof(err->op), "restore");
+			snprintf(err->detail, sizeof(err->detail),
+				 "backup %.64s has overlapping or out-of-order ranges (at 0x%06X); "
+				 "nothing was written",
+				 info.id, info.ranges[i].addr);
+			goto out;
+		}
+		prev_end = (uint64_t)info.ranges[i].addr + info.ranges[i].len;
+	}
+	if (!info.n_ranges)
+		goto out;
+	for (unsigned i = 0; i < chip->n_erase; i++)
+		win = MAX(win, (uint64_t)chip->erase[i].size);
+	lo = info.ranges[0].addr;
+	hi = prev_end;
+	/* the reading pass covers the windows holding backup data, not the whole span */
+	for (size_t i = 0, last_w = SIZE_MAX; win && i < info.n_ranges; i++) {
+		uint64_t a = info.ranges[i].addr, end = a + info.ranges[i].len;
+
+		for (uint64_t w = a / win; w * win < end; w++) {
+			if (w == last_w)
+				continue;
+			run->restore_read_total +=
+				MIN(hi, (w + 1) * win) - MAX(lo, w * win);
+			last_w = (size_t)w;
+		}
+	}
+	run->backup_max = hi - lo + 2 * win;
+	digest_init(&run->rec_digest);
+	h->source = NULL;
+	h->source_end = NULL;
+	h->overlay = hk_overlay;
+	h->overlay_next = hk_overlay_next;
+	ops_write_opts_init(&o);
+	o.unlock = p->unlock;
+	o.spool_dir = e->state_dir;
+	r = ops_write(e->nor, h, (uint32_t)lo, hi - lo, &o, res, err);
+	if (r >= 0 && run->rec_err) {
+		r = run->rec_err;
+		snprintf(err->op, sizeof(err->op), "restore");
+		snprintf(err->detail, sizeof(err->detail), "backup %.64s could not be read back",
+			 info.id);
+	}
+	digest_final(&run->rec_digest, &crc, sha);
+	res->crc32 = crc;
+	snprintf(res->sha256, sizeof(res->sha256), "%s", sha);
+out:
+	backup_reader_close(run->rd);
+	run->rd = NULL;
+	backup_info_clear(&info);
+	return r;
+}
+
+/*
+ * Worker: a clock set with engine_set_speed() takes effect between jobs, at the latest
+ * WORKER_POLL_MS after the call when idle. Under chip_lock, so engine_chip() reports either
+ * the pending clock or the applied one, never the old one.
+ */
+static void apply_speed(struct engine *e)
+{
+	uint32_t want;
+	int r;
+
+	if (!atomic_load(&e->want_speed_hz))
+		return;
+	pthread_mutex_lock(&e->chip_lock);
+	want = atomic_exchange(&e->want_speed_hz, 0);
+	if (want) {
+		r = spibus_set_speed(e->cfg.bus, want);
+		if (r < 0)
+			log_errno(LOG_LVL_WARN, r, "setting the SPI clock to %u Hz, ignoring",
+				  want);
+		e->chip.speed_hz = spibus_speed(e->cfg.bus);
+	}
+	pthread_mutex_unlock(&e->chip_lock);
+}
+
+/*
+ * Destructive jobs record what they change exactly: bitmaps over the erase windows the job
+ * can touch (an unaligned edge brings its whole window), one bit per smallest erase unit
+ * and per page. A failure here only makes the ranges coarser (the bounded list).
+ */
+static void track_ranges(struct engine *e, struct run *run, uint32_t addr, uint64_t len)
+{
+	struct job *job = run->job;
+	const struct chip_info *info = nor_info(e->nor);
+	uint64_t lo, hi;
+	uint32_t unit, win;
+
+	if (!info->n_erase || !len || (uint64_t)addr + len > info->size)
+		return;
+	unit = info->erase[0].size;
+	win = info->erase[info->n_erase - 1].size;
+	for (unsigned i = 0; i < info->n_erase; i++) {
+		unit = MIN(unit, info->erase[i].size);
+		win = MAX(win, info->erase[i].size);
+	}
+	lo = addr - addr % win;
+	hi = MIN((uint64_t)info->size, ((uint64_t)addr + len + win - 1) / win * win);
+	run->backup_max = hi - lo;
+	if (job_track_ranges(job, (uint32_t)lo, hi - lo, unit,
+			     info->page_size ? info->page_size : 1) < 0)
+		log_warn("job %llu: exact ranges unavailable (out of memory), ignoring",
+			 (unsigned long long)job_get_id(job));
+}
+
 static void run_job(struct engine *e, struct job *job)
 {
 	const struct job_params *p = job_get_params(job);
 	struct run run = {.e = e, .job = job, .q = job_stream(job)};
 	struct ops_hooks h = {
 		.ctx = &run,
+		.plan = hk_plan,
 		.phase = hk_phase,
 		.progress = hk_progress,
 		.cancelled = hk_cancelled,
@@ -414,26 +702,24 @@ static void run_job(struct engine *e, struct job *job)
 	};
 	struct ops_result res = {0};
 	struct nor_error err = {0};
-	uint32_t want;
 	uint64_t len;
 	int r;
 
 	set_status(e, "%s job %llu running", job_type_name(p->type),
 		   (unsigned long long)job_get_id(job));
-	want = atomic_exchange(&e->want_speed_hz, 0);
-	if (want) {
-		r = spibus_set_speed(e->cfg.bus, want);
-		if (r < 0)
-			log_errno(LOG_LVL_WARN, r, "setting the SPI clock to %u Hz, ignoring", want);
-		pthread_mutex_lock(&e->chip_lock);
-		e->chip.speed_hz = spibus_speed(e->cfg.bus);
-		pthread_mutex_unlock(&e->chip_lock);
-	}
+	apply_speed(e);
 	if (p->data == JOB_DATA_BUFFER && p->type != JOB_READ)
 		run.inline_src = job_inline_data(job, &run.inline_len);
 	if (p->data == JOB_DATA_BUFFER && p->type == JOB_READ)
 		run.inline_dst = job_result_buffer(job, &run.inline_cap);
 
+	/* cancelled while it waited (job_cancel() on a queued job): it never starts */
+	if (job_cancel_requested(job)) {
+		r = -ECANCELED;
+		snprintf(err.detail, sizeof(err.detail), "cancelled before it started; nothing "
+			 "was changed");
+		goto out;
+	}
 	if (p->type == JOB_PROBE) {
 		r = identify(e, &err);
 		goto out;
@@ -449,6 +735,9 @@ static void run_job(struct engine *e, struct job *job)
 		snprintf(err.detail, sizeof(err.detail), "whole_chip with a non-zero offset");
 		goto out;
 	}
+	if (p->type == JOB_WRITE || p->type == JOB_ERASE || p->type == JOB_RESTORE)
+		track_ranges(e, &run, p->type == JOB_RESTORE ? 0 : p->addr,
+			     p->type == JOB_RESTORE ? nor_info(e->nor)->size : len);
 
 	switch (p->type) {
 	case JOB_READ:
@@ -492,12 +781,7 @@ static void run_job(struct engine *e, struct job *job)
 		break;
 	case JOB_RESTORE:
 		run.inline_src = NULL;
-		r = backup_read(e->backups, p->backup_id, restore_cb, &run);
-		if (run.restore_failed)
-			err = run.restore_err;
-		else if (r < 0)
-			snprintf(err.detail, sizeof(err.detail), "backup %s cannot be read back",
-				 p->backup_id);
+		r = run_restore(&run, &h, &res, &err);
 		break;
 	default:
 		r = -EINVAL;
@@ -553,37 +837,6 @@ out:
 	set_status(e, "idle: %s", e->nor ? nor_info(e->nor)->name : "no chip");
 }
 
-/* Restore: each saved range is written back with a smart write from memory. */
-static int restore_cb(uint32_t addr, const uint8_t *data, size_t len, void *ctx)
-{
-	struct run *run = ctx;
-	struct ops_write_opts o;
-	struct ops_result res;
-	struct ops_hooks h = {
-		.ctx = run,
-		.progress = hk_progress,
-		.cancelled = hk_cancelled,
-		.range = hk_range,
-		.source = hk_source,
-	};
-	struct nor_error err;
-	int r;
-
-	ops_write_opts_init(&o);
-	o.backup = false; /* restoring a backup does not make another of the same bytes */
-	o.unlock = job_get_params(run->job)->unlock;
-	o.spool_dir = run->e->state_dir;
-	run->inline_src = data;
-	run->inline_len = len;
-	run->inline_pos = 0;
-	r = ops_write(run->e->nor, &h, addr, len, &o, &res, &err);
-	if (r < 0) {
-		run->restore_failed = true;
-		run->restore_err = err;
-	}
-	return r;
-}
-
 static void *worker_main(void *arg)
 {
 	struct engine *e = arg;
@@ -598,8 +851,10 @@ static void *worker_main(void *arg)
 		atomic_store(&e->heartbeat_ns, fclock_mono_ns());
 		if (r == -ESHUTDOWN)
 			break;
-		if (r < 0 || !job)
+		if (r < 0 || !job) {
+			apply_speed(e);
 			continue;
+		}
 		run_job(e, job);
 		jobq_done(e->jobq, job);
 		job_unref(job);
@@ -622,6 +877,10 @@ int engine_new(const struct engine_config *c, struct engine **ret)
 	if (!e)
 		return -ENOMEM;
 	e->cfg = *c;
+	if (!e->cfg.block_size)
+		e->cfg.block_size = JOB_STREAM_BLOCK_SIZE_DEFAULT;
+	if (!e->cfg.n_blocks)
+		e->cfg.n_blocks = JOB_STREAM_BLOCKS_DEFAULT;
 	pthread_mutex_init(&e->chip_lock, NULL);
 	e->state_dir = strdup(c->state_dir);
 	if (!e->state_dir) {
@@ -665,12 +924,13 @@ int engine_start(struct engine *e)
 	return 0;
 }
 
-static void cancel_queued(struct job *job, void *ctx)
+/* A job still queued at shutdown never ran: interrupted (by the daemon), not cancelled. */
+static void interrupt_queued(struct job *job, void *ctx)
 {
 	(void)ctx;
 	job_fail(job, -ESHUTDOWN, job_type_name(job_get_params(job)->type), JOB_NO_ADDR,
-		 "the daemon stopped before the job ran");
-	job_finish(job, JOB_CANCELLED);
+		 "the daemon stopped before the job ran; nothing was changed");
+	job_finish(job, JOB_INTERRUPTED);
 }
 
 void engine_stop(struct engine *e)
@@ -679,7 +939,7 @@ void engine_stop(struct engine *e)
 		return;
 	atomic_store(&e->stopping, true);
 	jobq_close(e->jobq);
-	jobq_drain_pending(e->jobq, cancel_queued, NULL);
+	jobq_drain_pending(e->jobq, interrupt_queued, NULL);
 	pthread_join(e->worker, NULL);
 	e->started = false;
 }
@@ -705,7 +965,18 @@ int engine_submit(struct engine *e, const struct job_params *p, struct job **ret
 
 	if (atomic_load(&e->stopping))
 		return -ESHUTDOWN;
-	r = job_new(p, &job);
+	if (p->data == JOB_DATA_STREAM && (!p->stream_block_size || !p->stream_blocks)) {
+		/* the daemon's stream geometry unless the front end chose its own */
+		struct job_params q = *p;
+
+		if (!q.stream_block_size)
+			q.stream_block_size = e->cfg.block_size;
+		if (!q.stream_blocks)
+			q.stream_blocks = e->cfg.n_blocks;
+		r = job_new(&q, &job);
+	} else {
+		r = job_new(p, &job);
+	}
 	if (r < 0)
 		return r;
 	r = jobq_submit(e->jobq, job);
@@ -717,6 +988,11 @@ int engine_submit(struct engine *e, const struct job_params *p, struct job **ret
 	}
 	*ret = job;
 	return 0;
+}
+
+int engine_cancel_job(struct engine *e, uint64_t id)
+{
+	return jobq_cancel(e->jobq, id);
 }
 
 struct job *engine_find_job(struct engine *e, uint64_t id)
@@ -731,8 +1007,13 @@ void engine_list_jobs(struct engine *e, int (*cb)(struct job *job, void *ctx), v
 
 int engine_chip(struct engine *e, struct engine_chip *ret)
 {
+	uint32_t want;
+
 	pthread_mutex_lock(&e->chip_lock);
 	*ret = e->chip;
+	want = atomic_load(&e->want_speed_hz);
+	if (want)
+		ret->speed_hz = want; /* set, not yet applied: the next job runs at it */
 	pthread_mutex_unlock(&e->chip_lock);
 	return 0;
 }

@@ -5,9 +5,13 @@
  * Invariants: params never change after job_new(), so they are read without a lock. The
  * state only moves forward (QUEUED -> RUNNING -> terminal, or QUEUED -> terminal) and is
  * written under the mutex but also published in an atomic so status pollers and the worker's
- * hot path never take the mutex. Progress (done/total/phase start) is atomics only; the
- * worker adds to `done` once per page. Everything else (error, ranges, digests, timings,
- * callbacks) sits behind the mutex.
+ * hot path never take the mutex. Progress (per phase: done, total, estimate, time spent) is
+ * atomics only; the worker adds to `done` once per page. Ranges of a job that tracks them
+ * (job_track_ranges) are bitmaps of atomic words, one bit per erase unit or page: the worker
+ * sets bits with one atomic OR per command and a snapshot renders them as merged ranges
+ * without the mutex, so they are exact and their size is fixed before the job runs.
+ * Untracked kinds (MISMATCH, or a job without geometry) go to a short list behind the mutex.
+ * Everything else (error, digests, timings, callbacks) sits behind the mutex.
  *
  * Completion: job_finish() flips the state under the mutex and takes the callback list; the
  * callbacks run outside the mutex on the finishing thread; then `settled` is set and waiters
@@ -42,6 +46,15 @@ struct range_list {
 	uint64_t dropped_bytes;
 };
 
+/* One bit per gran bytes of [base, base+len); fields are fixed before words is published. */
+struct range_bits {
+	_Atomic(_Atomic uint64_t *) words;
+	uint32_t base;
+	uint64_t len;
+	uint32_t gran;
+	size_t n_bits;
+};
+
 struct job {
 	atomic_uint refcount;
 	uint64_t id;
@@ -55,10 +68,13 @@ struct job {
 	/* lock-free */
 	_Atomic int state;
 	_Atomic int phase;
-	_Atomic uint64_t done;
-	_Atomic uint64_t total;
-	_Atomic uint64_t phase_start_ns;
+	_Atomic uint64_t ph_done[_JOB_PHASE_MAX];
+	_Atomic uint64_t ph_total[_JOB_PHASE_MAX];
+	_Atomic uint64_t ph_est_ns[_JOB_PHASE_MAX];
+	_Atomic uint64_t ph_spent_ns[_JOB_PHASE_MAX]; /* time in the phase before phase_start_ns */
+	_Atomic uint64_t phase_start_ns;              /* 0 once the job finished */
 	atomic_bool cancel;
+	struct range_bits bits[_JOB_RANGE_KIND_MAX];
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -158,6 +174,7 @@ void job_params_init(struct job_params *p, enum job_type type)
 		.type = type,
 		.write_mode = JOB_WRITE_SMART,
 		.verify = true,
+		.preserve = true,
 		.read_passes = 1,
 		.data = JOB_DATA_NONE,
 	};
@@ -298,8 +315,10 @@ void job_unref(struct job *job)
 		next = cb->next;
 		free(cb);
 	}
-	for (unsigned i = 0; i < _JOB_RANGE_KIND_MAX; i++)
+	for (unsigned i = 0; i < _JOB_RANGE_KIND_MAX; i++) {
 		free(job->ranges[i].v);
+		free((void *)atomic_load_explicit(&job->bits[i].words, memory_order_relaxed));
+	}
 	pthread_cond_destroy(&job->cond);
 	pthread_mutex_destroy(&job->lock);
 	blockq_free(job->stream);
@@ -335,10 +354,12 @@ enum job_phase job_get_phase(const struct job *job)
 
 void job_get_progress(const struct job *job, uint64_t *ret_done, uint64_t *ret_total)
 {
+	int ph = atomic_load_explicit(&job->phase, memory_order_relaxed);
+
 	if (ret_done)
-		*ret_done = atomic_load_explicit(&job->done, memory_order_relaxed);
+		*ret_done = atomic_load_explicit(&job->ph_done[ph], memory_order_relaxed);
 	if (ret_total)
-		*ret_total = atomic_load_explicit(&job->total, memory_order_relaxed);
+		*ret_total = atomic_load_explicit(&job->ph_total[ph], memory_order_relaxed);
 }
 
 struct blockq *job_stream(struct job *job)
@@ -394,21 +415,113 @@ int job_start(struct job *job)
 	return r;
 }
 
+/* Worker: leave the current phase (its time so far is banked) and enter phase. */
+static void switch_phase(struct job *job, enum job_phase phase)
+{
+	uint64_t now = fclock_mono_ns();
+	int cur = atomic_load_explicit(&job->phase, memory_order_relaxed);
+	uint64_t start = atomic_load_explicit(&job->phase_start_ns, memory_order_relaxed);
+
+	if (start && now > start)
+		atomic_fetch_add_explicit(&job->ph_spent_ns[cur], now - start,
+					  memory_order_relaxed);
+	atomic_store_explicit(&job->phase_start_ns, now, memory_order_relaxed);
+	atomic_store_explicit(&job->phase, (int)phase, memory_order_release);
+}
+
 void job_set_phase(struct job *job, enum job_phase phase, uint64_t total_bytes)
 {
 	assert((unsigned)phase < _JOB_PHASE_MAX);
-	/* Under the mutex so a snapshot sees phase, total and done of the same phase. */
-	pthread_mutex_lock(&job->lock);
-	atomic_store_explicit(&job->phase, (int)phase, memory_order_relaxed);
-	atomic_store_explicit(&job->total, total_bytes, memory_order_relaxed);
-	atomic_store_explicit(&job->done, 0, memory_order_relaxed);
-	atomic_store_explicit(&job->phase_start_ns, fclock_mono_ns(), memory_order_relaxed);
-	pthread_mutex_unlock(&job->lock);
+	if ((unsigned)phase >= _JOB_PHASE_MAX)
+		return;
+	atomic_store_explicit(&job->ph_total[phase], total_bytes, memory_order_relaxed);
+	atomic_store_explicit(&job->ph_done[phase], 0, memory_order_relaxed);
+	atomic_store_explicit(&job->ph_spent_ns[phase], 0, memory_order_relaxed);
+	switch_phase(job, phase);
+}
+
+void job_resume_phase(struct job *job, enum job_phase phase)
+{
+	assert((unsigned)phase < _JOB_PHASE_MAX);
+	if ((unsigned)phase >= _JOB_PHASE_MAX ||
+	    atomic_load_explicit(&job->phase, memory_order_relaxed) == (int)phase)
+		return;
+	switch_phase(job, phase);
+}
+
+void job_plan_phase(struct job *job, enum job_phase phase, uint64_t total_bytes, uint64_t est_ns)
+{
+	assert((unsigned)phase < _JOB_PHASE_MAX);
+	if ((unsigned)phase >= _JOB_PHASE_MAX)
+		return;
+	atomic_store_explicit(&job->ph_total[phase], total_bytes, memory_order_relaxed);
+	atomic_store_explicit(&job->ph_est_ns[phase], est_ns, memory_order_relaxed);
 }
 
 void job_progress_add(struct job *job, uint64_t n)
 {
-	atomic_fetch_add_explicit(&job->done, n, memory_order_relaxed);
+	int ph = atomic_load_explicit(&job->phase, memory_order_relaxed);
+
+	atomic_fetch_add_explicit(&job->ph_done[ph], n, memory_order_relaxed);
+}
+
+int job_track_ranges(struct job *job, uint32_t base, uint64_t len, uint32_t erase_unit,
+		     uint32_t page)
+{
+	static const enum job_range_kind kinds[] = {JOB_RANGE_ERASED, JOB_RANGE_PROGRAMMED,
+						     JOB_RANGE_CHANGED};
+	_Atomic uint64_t *w[ARRAY_SIZE(kinds)] = {0};
+	int r = 0;
+
+	if (len == 0 || erase_unit == 0 || page == 0 || (uint64_t)base + len > (1ull << 32))
+		return -EINVAL;
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		uint32_t g = kinds[i] == JOB_RANGE_ERASED ? erase_unit : page;
+		size_t n_bits = (size_t)((len + g - 1) / g);
+
+		w[i] = calloc((n_bits + 63) / 64, sizeof(**w));
+		if (!w[i])
+			r = -ENOMEM;
+	}
+	pthread_mutex_lock(&job->lock);
+	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(kinds); i++)
+		if (atomic_load_explicit(&job->bits[kinds[i]].words, memory_order_relaxed))
+			r = -EALREADY;
+	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(kinds); i++) {
+		struct range_bits *b = &job->bits[kinds[i]];
+
+		b->base = base;
+		b->len = len;
+		b->gran = kinds[i] == JOB_RANGE_ERASED ? erase_unit : page;
+		b->n_bits = (size_t)((len + b->gran - 1) / b->gran);
+		atomic_store_explicit(&b->words, w[i], memory_order_release);
+		w[i] = NULL;
+	}
+	pthread_mutex_unlock(&job->lock);
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		free((void *)w[i]);
+	return r;
+}
+
+/* Lock-free: set the bits of [addr, addr+len) if the kind is tracked and covers it. */
+static bool bits_add(struct job *job, enum job_range_kind kind, uint32_t addr, uint64_t len)
+{
+	struct range_bits *b = &job->bits[kind];
+	_Atomic uint64_t *words = atomic_load_explicit(&b->words, memory_order_acquire);
+	size_t first, last;
+
+	if (!words || addr < b->base || (uint64_t)addr + len > (uint64_t)b->base + b->len)
+		return false;
+	first = (size_t)((addr - b->base) / b->gran);
+	last = (size_t)(((uint64_t)addr + len - 1 - b->base) / b->gran);
+	while (first <= last) {
+		size_t wi = first / 64, lo = first % 64, hi = MIN((size_t)63, lo + (last - first));
+		uint64_t mask = (hi == 63 ? ~0ull : ((1ull << (hi + 1)) - 1)) & ~((1ull << lo) - 1);
+
+		atomic_fetch_or_explicit(&words[wi], mask, memory_order_relaxed);
+		first += hi - lo + 1;
+	}
+	return true;
 }
 
 void job_add_range(struct job *job, enum job_range_kind kind, uint32_t addr, uint64_t len)
@@ -417,6 +530,8 @@ void job_add_range(struct job *job, enum job_range_kind kind, uint32_t addr, uin
 
 	assert((unsigned)kind < _JOB_RANGE_KIND_MAX);
 	if (len == 0 || (unsigned)kind >= _JOB_RANGE_KIND_MAX)
+		return;
+	if (bits_add(job, kind, addr, len))
 		return;
 	pthread_mutex_lock(&job->lock);
 	l = &job->ranges[kind];
@@ -546,6 +661,16 @@ int job_finish(struct job *job, enum job_state state)
 		err = job->error.code < 0 ? job->error.code : -EIO;
 	job->finished_ns = fclock_mono_ns();
 	job->finished_rt_ns = realtime_ns();
+	{
+		/* the current phase's clock stops here */
+		int ph = atomic_load_explicit(&job->phase, memory_order_relaxed);
+		uint64_t start = atomic_exchange_explicit(&job->phase_start_ns, 0,
+							  memory_order_relaxed);
+
+		if (start && job->finished_ns > start)
+			atomic_fetch_add_explicit(&job->ph_spent_ns[ph], job->finished_ns - start,
+						  memory_order_relaxed);
+	}
 	atomic_store_explicit(&job->state, (int)state, memory_order_release);
 	cbs = job->cbs;
 	job->cbs = NULL;
@@ -633,37 +758,111 @@ int job_on_finish(struct job *job, job_finish_fn cb, void *ctx)
 	return 0;
 }
 
+/* Render the set bits of b as merged ranges; counts first when out is NULL. */
+static size_t bits_render(const struct range_bits *b, _Atomic uint64_t *words,
+			  struct job_range *out, size_t cap)
+{
+	size_t n = 0, run_start = 0;
+	bool in_run = false;
+
+	for (size_t i = 0; i <= b->n_bits; i++) {
+		uint64_t word = i < b->n_bits
+					? atomic_load_explicit(&words[i / 64], memory_order_relaxed)
+					: 0;
+		bool set = (word >> (i % 64)) & 1;
+
+		if (!(i % 64) && i + 64 <= b->n_bits && !in_run && !word) {
+			i += 63; /* an empty word */
+			continue;
+		}
+		if (set && !in_run) {
+			run_start = i;
+			in_run = true;
+		} else if (!set && in_run) {
+			uint64_t a = (uint64_t)b->base + (uint64_t)run_start * b->gran;
+			uint64_t e = MIN((uint64_t)b->base + (uint64_t)i * b->gran,
+					 (uint64_t)b->base + b->len);
+
+			if (out && n < cap)
+				out[n] = (struct job_range){.addr = (uint32_t)a, .len = e - a};
+			n++;
+			in_run = false;
+		}
+	}
+	return n;
+}
+
+static int range_cmp(const void *x, const void *y)
+{
+	const struct job_range *a = x, *b = y;
+
+	return a->addr < b->addr ? -1 : a->addr > b->addr;
+}
+
+/* Sort and merge overlapping or adjacent ranges in place; returns the new count. */
+static size_t ranges_merge(struct job_range *v, size_t n)
+{
+	size_t out = 0;
+
+	if (n < 2)
+		return n;
+	qsort(v, n, sizeof(*v), range_cmp);
+	for (size_t i = 1; i < n; i++) {
+		uint64_t end = (uint64_t)v[out].addr + v[out].len;
+
+		if (v[i].addr <= end)
+			v[out].len = MAX(end, (uint64_t)v[i].addr + v[i].len) - v[out].addr;
+		else
+			v[++out] = v[i];
+	}
+	return out + 1;
+}
+
 int job_snapshot(struct job *job, struct job_snapshot *ret_snap)
 {
 	struct job_snapshot s = {0};
-	uint64_t now, start, end, elapsed;
+	size_t list_n[_JOB_RANGE_KIND_MAX] = {0}, bits_n[_JOB_RANGE_KIND_MAX] = {0};
+	_Atomic uint64_t *words[_JOB_RANGE_KIND_MAX];
+	uint64_t now, start, elapsed, eta_ns = 0;
+	int r = -ENOMEM;
+
+	/* Allocate outside the mutex: the lists only grow, so their sizes now are enough. */
+	pthread_mutex_lock(&job->lock);
+	for (unsigned i = 0; i < _JOB_RANGE_KIND_MAX; i++)
+		list_n[i] = job->ranges[i].n;
+	pthread_mutex_unlock(&job->lock);
+	for (unsigned i = 0; i < _JOB_RANGE_KIND_MAX; i++) {
+		words[i] = atomic_load_explicit(&job->bits[i].words, memory_order_acquire);
+		if (words[i])
+			bits_n[i] = bits_render(&job->bits[i], words[i], NULL, 0);
+		if (list_n[i] + bits_n[i] == 0)
+			continue;
+		s.ranges[i] = malloc((list_n[i] + bits_n[i]) * sizeof(*s.ranges[i]));
+		if (!s.ranges[i])
+			goto fail;
+	}
+	/* Bits set since counting are left for the next snapshot. */
+	for (unsigned i = 0; i < _JOB_RANGE_KIND_MAX; i++)
+		if (words[i])
+			s.n_ranges[i] = MIN(bits_n[i], bits_render(&job->bits[i], words[i],
+								     s.ranges[i], bits_n[i]));
 
 	pthread_mutex_lock(&job->lock);
 	for (unsigned i = 0; i < _JOB_RANGE_KIND_MAX; i++) {
 		const struct range_list *l = &job->ranges[i];
+		size_t n = MIN(l->n, list_n[i]);
 
-		if (l->n > 0) {
-			s.ranges[i] = malloc(l->n * sizeof(*l->v));
-			if (!s.ranges[i]) {
-				pthread_mutex_unlock(&job->lock);
-				job_snapshot_clear(&s);
-				return -ENOMEM;
-			}
-			memcpy(s.ranges[i], l->v, l->n * sizeof(*l->v));
-		}
-		s.n_ranges[i] = l->n;
+		if (n)
+			memcpy(s.ranges[i] + s.n_ranges[i], l->v, n * sizeof(*l->v));
+		s.n_ranges[i] += n;
 		s.ranges_dropped[i] = l->dropped;
 		s.ranges_dropped_bytes[i] = l->dropped_bytes;
 	}
 	s.id = job->id;
 	s.state = job_get_state(job);
-	s.phase = (enum job_phase)atomic_load_explicit(&job->phase, memory_order_relaxed);
 	s.params = job->params;
 	s.params.buf = NULL;
 	s.cancel_requested = job_cancel_requested(job);
-	s.total = atomic_load_explicit(&job->total, memory_order_relaxed);
-	s.done = MIN(atomic_load_explicit(&job->done, memory_order_relaxed), s.total);
-	start = atomic_load_explicit(&job->phase_start_ns, memory_order_relaxed);
 	s.has_error = job->has_error;
 	s.error = job->error;
 	s.has_digests = job->has_digests;
@@ -681,17 +880,52 @@ int job_snapshot(struct job *job, struct job_snapshot *ret_snap)
 	s.first_nonblank = job->first_nonblank;
 	s.result_bytes = job->result_len;
 	pthread_mutex_unlock(&job->lock);
+	for (unsigned i = 0; i < _JOB_RANGE_KIND_MAX; i++)
+		if (words[i] && list_n[i])
+			s.n_ranges[i] = ranges_merge(s.ranges[i], s.n_ranges[i]);
 
-	/* Rate over the current phase; a finished job's clock stops at its finish time. */
+	/* Progress: lock-free, per phase; the current phase's clock runs until the finish. */
+	s.phase = (enum job_phase)atomic_load_explicit(&job->phase, memory_order_acquire);
+	start = atomic_load_explicit(&job->phase_start_ns, memory_order_relaxed);
 	now = fclock_mono_ns();
-	end = s.finished_ns ? s.finished_ns : now;
-	if (s.started_ns && start && end > start && s.done > 0) {
-		elapsed = end - start;
+	for (unsigned p = 0; p < _JOB_PHASE_MAX; p++) {
+		struct job_phase_progress *pp = &s.phases[p];
+
+		pp->total = atomic_load_explicit(&job->ph_total[p], memory_order_relaxed);
+		pp->done = MIN(atomic_load_explicit(&job->ph_done[p], memory_order_relaxed),
+			       pp->total);
+		pp->spent_ns = atomic_load_explicit(&job->ph_spent_ns[p], memory_order_relaxed);
+		if (p == (unsigned)s.phase && start && now > start)
+			pp->spent_ns += now - start;
+		pp->est_ns = atomic_load_explicit(&job->ph_est_ns[p], memory_order_relaxed);
+	}
+	s.done = s.phases[s.phase].done;
+	s.total = s.phases[s.phase].total;
+	elapsed = s.phases[s.phase].spent_ns;
+	if (s.started_ns && elapsed > 0 && s.done > 0)
 		s.rate_bps = (uint64_t)((double)s.done * (double)NSEC_PER_SEC / (double)elapsed);
-		if (s.state == JOB_RUNNING && s.rate_bps > 0) {
-			s.eta_s = (s.total - s.done + s.rate_bps - 1) / s.rate_bps;
-			s.eta_known = true;
+	/*
+	 * Time left for the whole job: each phase's remaining bytes at the rate seen in that
+	 * phase, or, before it started, at the datasheet estimate the worker gave for it.
+	 */
+	if (s.state == JOB_RUNNING) {
+		s.eta_known = true;
+		for (unsigned p = 1; p < _JOB_PHASE_MAX; p++) {
+			const struct job_phase_progress *pp = &s.phases[p];
+			uint64_t left = pp->total - pp->done;
+
+			if (!left)
+				continue;
+			if (pp->done > 0 && pp->spent_ns > 0)
+				eta_ns += (uint64_t)((double)left * (double)pp->spent_ns /
+						     (double)pp->done);
+			else if (pp->est_ns)
+				eta_ns += (uint64_t)((double)left * (double)pp->est_ns /
+						     (double)pp->total);
+			else
+				s.eta_known = false;
 		}
+		s.eta_s = (eta_ns + NSEC_PER_SEC - 1) / NSEC_PER_SEC;
 	}
 	if (job_state_is_terminal(s.state)) {
 		s.eta_s = 0;
@@ -699,6 +933,9 @@ int job_snapshot(struct job *job, struct job_snapshot *ret_snap)
 	}
 	*ret_snap = s;
 	return 0;
+fail:
+	job_snapshot_clear(&s);
+	return r;
 }
 
 void job_snapshot_clear(struct job_snapshot *snap)

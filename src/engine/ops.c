@@ -114,6 +114,12 @@ static void h_phase(const struct ops_hooks *h, enum ops_phase p, uint64_t total)
 		h->phase(h->ctx, p, total);
 }
 
+static void h_plan(const struct ops_hooks *h, enum ops_phase p, uint64_t total)
+{
+	if (h->plan)
+		h->plan(h->ctx, p, total);
+}
+
 static void h_progress(const struct ops_hooks *h, uint64_t n)
 {
 	if (h->progress)
@@ -544,7 +550,6 @@ static int execute_plan(struct write_ctx *c, bool verify, const char *op, struct
 		r = op_fail(c->e, -ENOMEM, op, false, 0, "out of memory");
 		goto out;
 	}
-	h_phase(c->h, OPS_PHASE_PROGRAMMING, c->plan.erase_bytes + c->plan.program_bytes);
 	for (size_t i = 0; i < c->plan.n; i++) {
 		struct plan_window *w = &c->plan.w[i];
 
@@ -553,12 +558,15 @@ static int execute_plan(struct write_ctx *c, bool verify, const char *op, struct
 			r = op_fail(c->e, r, op, true, w->addr, "cannot read back the spool");
 			goto out;
 		}
+		if (w->n_erase)
+			h_phase(c->h, OPS_PHASE_ERASING, c->plan.erase_bytes);
 		for (unsigned s = 0; s < w->n_erase; s++) {
 			if (h_cancelled(c->h)) {
 				r = op_fail(c->e, -ECANCELED, op, true, w->erase[s].addr,
 					    "cancelled before erasing");
 				goto out;
 			}
+			h_range(c->h, OPS_RANGE_ERASED, w->erase[s].addr, w->erase[s].size);
 			r = w->erase[s].size == c->info->size ? nor_chip_erase(c->nor)
 							      : nor_erase(c->nor, w->erase[s].addr,
 									  w->erase[s].size);
@@ -568,9 +576,10 @@ static int execute_plan(struct write_ctx *c, bool verify, const char *op, struct
 			}
 			res->erased += w->erase[s].size;
 			res->erase_commands++;
-			h_range(c->h, OPS_RANGE_ERASED, w->erase[s].addr, w->erase[s].size);
 			h_progress(c->h, w->erase[s].size);
 		}
+		if (memchr(w->prog, 1, w->len / c->P))
+			h_phase(c->h, OPS_PHASE_PROGRAMMING, c->plan.program_bytes);
 		for (uint32_t pg = 0; pg < w->len / c->P;) {
 			uint32_t run = 0;
 
@@ -588,6 +597,7 @@ static int execute_plan(struct write_ctx *c, bool verify, const char *op, struct
 			while (pg + run < w->len / c->P && w->prog[pg + run] &&
 			       (run < 1 || (c->P == 1 && run < 256)))
 				run++;
+			h_range(c->h, OPS_RANGE_PROGRAMMED, w->addr + pg * c->P, run * c->P);
 			r = nor_program(c->nor, w->addr + pg * c->P, buf + (size_t)pg * c->P,
 					(size_t)run * c->P);
 			if (r < 0) {
@@ -596,7 +606,6 @@ static int execute_plan(struct write_ctx *c, bool verify, const char *op, struct
 			}
 			res->programmed += (uint64_t)run * c->P;
 			res->program_commands += run;
-			h_range(c->h, OPS_RANGE_PROGRAMMED, w->addr + pg * c->P, run * c->P);
 			h_progress(c->h, (uint64_t)run * c->P);
 			pg += run;
 		}
@@ -609,6 +618,7 @@ static int execute_plan(struct write_ctx *c, bool verify, const char *op, struct
 				u++;
 				continue;
 			}
+			h_phase(c->h, OPS_PHASE_VERIFYING, c->plan.verify_bytes);
 			while (u + run < w->len / c->U && w->touch[u + run])
 				run++;
 			r = nor_read(c->nor, w->addr + u * c->U, back, (size_t)run * c->U);
@@ -629,6 +639,7 @@ static int execute_plan(struct write_ctx *c, bool verify, const char *op, struct
 					goto out;
 				}
 			}
+			h_progress(c->h, (uint64_t)run * c->U);
 			u += run;
 		}
 	}
@@ -680,7 +691,15 @@ int ops_write(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_
 		goto done;
 	}
 
-	/* pass 1: read, compare, plan, spool, back up */
+	/* pass 1: read, compare, plan, spool, back up; until it ends, the worst case is planned */
+	{
+		uint64_t span = (end + c.W - 1) / c.W * c.W - (addr - addr % c.W);
+
+		h_plan(h, OPS_PHASE_READING, len);
+		h_plan(h, OPS_PHASE_ERASING, span);
+		h_plan(h, OPS_PHASE_PROGRAMMING, span);
+		h_plan(h, OPS_PHASE_VERIFYING, o->verify ? span : 0);
+	}
 	h_phase(h, OPS_PHASE_READING, len);
 	for (uint64_t wa = addr - addr % c.W; wa < end; wa += c.W) {
 		uint32_t waddr = (uint32_t)wa, wlen = (uint32_t)MIN((uint64_t)c.W,
@@ -688,6 +707,17 @@ int ops_write(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_
 		uint32_t lo = (uint32_t)MAX((uint64_t)addr, wa);
 		uint32_t hi = (uint32_t)MIN(end, wa + wlen);
 
+		if (h->overlay) {
+			/* sparse image: go straight to the next window it has bytes in */
+			uint64_t next = h->overlay_next(h->ctx, lo);
+
+			if (next >= end)
+				break;
+			if (next >= (uint64_t)waddr + wlen) {
+				wa = next - next % c.W - c.W;
+				continue;
+			}
+		}
 		if (h_cancelled(h)) {
 			r = op_fail(&e, -ECANCELED, "write", true, waddr,
 				    "cancelled while comparing; nothing was changed");
@@ -699,7 +729,17 @@ int ops_write(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_
 			goto done;
 		}
 		memcpy(new, old, wlen);
-		got = h->source(h->ctx, new + (lo - waddr), hi - lo);
+		if (h->overlay) {
+			r = h->overlay(h->ctx, lo, new + (lo - waddr), hi - lo);
+			if (r < 0) {
+				r = op_fail(&e, r, "write", true, lo,
+					    "the image could not be read; nothing was changed");
+				goto done;
+			}
+			got = (ssize_t)(hi - lo);
+		} else {
+			got = h->source(h->ctx, new + (lo - waddr), hi - lo);
+		}
 		if (got < (ssize_t)(hi - lo)) {
 			r = op_fail(&e, got < 0 ? (int)got : -EPIPE, "write", true, lo,
 				    got < 0 ? "the image stream failed after %llu of %llu bytes; "
@@ -731,16 +771,22 @@ int ops_write(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_
 		}
 	}
 	hashes_final(&hs, &res);
+	h_plan(h, OPS_PHASE_BACKUP, o->backup && h->backup_commit ? c.plan.verify_bytes : 0);
+	h_plan(h, OPS_PHASE_ERASING, c.plan.erase_bytes);
+	h_plan(h, OPS_PHASE_PROGRAMMING, c.plan.program_bytes);
+	h_plan(h, OPS_PHASE_VERIFYING, o->verify ? c.plan.verify_bytes : 0);
 	if (c.plan.n == 0)
 		goto done; /* the chip already holds the image */
 
 	if (o->backup && h->backup_commit) {
+		h_phase(h, OPS_PHASE_BACKUP, c.plan.verify_bytes);
 		r = h->backup_commit(h->ctx);
 		if (r < 0) {
 			r = op_fail(&e, r, "backup", false, 0,
 				    "cannot make the backup durable; nothing was changed");
 			goto done;
 		}
+		h_progress(h, c.plan.verify_bytes);
 	}
 	if (o->unlock) {
 		r = nor_protect_check(nor, addr, len);
@@ -820,7 +866,7 @@ int ops_erase(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_
 		goto out;
 	}
 
-	if (o->backup || o->preserve) {
+	if (o->backup || (o->preserve && (addr % c.U || end % c.U))) {
 		/* read first: back up, skip blank units, keep unaligned edges */
 		old = malloc(c.W);
 		new = malloc(c.W);
@@ -828,7 +874,14 @@ int ops_erase(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_
 			r = op_fail(&e, -ENOMEM, "erase", false, 0, "out of memory");
 			goto out;
 		}
-		h_phase(h, OPS_PHASE_READING, len);
+		/* reading to save the old contents is the backup phase */
+		enum ops_phase first = o->backup ? OPS_PHASE_BACKUP : OPS_PHASE_READING;
+		uint64_t span = (end + c.W - 1) / c.W * c.W - (addr - addr % c.W);
+
+		h_plan(h, first, len);
+		h_plan(h, OPS_PHASE_ERASING, span);
+		h_plan(h, OPS_PHASE_VERIFYING, span);
+		h_phase(h, first, len);
 		for (uint64_t wa = addr - addr % c.W; wa < end; wa += c.W) {
 			uint32_t waddr = (uint32_t)wa;
 			uint32_t wlen = (uint32_t)MIN((uint64_t)c.W, info->size - wa);
@@ -855,6 +908,9 @@ int ops_erase(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_
 			}
 			h_progress(h, hi - lo);
 		}
+		h_plan(h, OPS_PHASE_ERASING, c.plan.erase_bytes);
+		h_plan(h, OPS_PHASE_PROGRAMMING, c.plan.program_bytes);
+		h_plan(h, OPS_PHASE_VERIFYING, c.plan.verify_bytes);
 		if (c.plan.n == 0)
 			goto out; /* already blank */
 		if (o->backup && h->backup_commit) {
@@ -901,6 +957,7 @@ int ops_erase(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_
 				unlocked = true;
 			}
 		}
+		h_plan(h, OPS_PHASE_ERASING, len);
 		h_phase(h, OPS_PHASE_ERASING, len);
 		for (size_t s = 0; s < n; s++) {
 			if (h_cancelled(h)) {
@@ -908,6 +965,7 @@ int ops_erase(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_
 					    "cancelled before erasing");
 				break;
 			}
+			h_range(h, OPS_RANGE_ERASED, steps[s].addr, steps[s].size);
 			r = steps[s].size == info->size && steps[s].addr == 0
 				    ? nor_chip_erase(nor)
 				    : nor_erase(nor, steps[s].addr, steps[s].size);
@@ -917,7 +975,6 @@ int ops_erase(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_
 			}
 			res.erased += steps[s].size;
 			res.erase_commands++;
-			h_range(h, OPS_RANGE_ERASED, steps[s].addr, steps[s].size);
 			h_progress(h, steps[s].size);
 		}
 		free(steps);
@@ -1009,6 +1066,7 @@ int ops_read(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_t
 		r = op_fail(&e, -ENOMEM, "read", false, 0, "out of memory");
 		goto out;
 	}
+	h_plan(h, OPS_PHASE_READING, len);
 	h_phase(h, OPS_PHASE_READING, len);
 	for (uint64_t done = 0; done < len;) {
 		size_t n = (size_t)MIN((uint64_t)READ_CHUNK, len - done);
@@ -1024,7 +1082,11 @@ int ops_read(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64_t
 		hashes_update(&hs, buf, n);
 		if (h->sink) {
 			r = h->sink(h->ctx, buf, n);
-			if (r < 0) {
+			if (r < 0 && (r == -ECANCELED || h_cancelled(h))) {
+				r = op_fail(&e, -ECANCELED, "read", true, a,
+					    "cancelled after %llu bytes", (unsigned long long)done);
+				goto out;
+			} else if (r < 0) {
 				r = op_fail(&e, r, "read", true, a,
 					    "the reader went away after %llu bytes",
 					    (unsigned long long)done);
@@ -1067,6 +1129,7 @@ int ops_verify(struct nor *nor, const struct ops_hooks *h, uint32_t addr, uint64
 		r = op_fail(&e, -ENOMEM, "verify", false, 0, "out of memory");
 		goto out;
 	}
+	h_plan(h, OPS_PHASE_VERIFYING, len);
 	h_phase(h, OPS_PHASE_VERIFYING, len);
 	for (uint64_t done = 0; done < len;) {
 		size_t n = (size_t)MIN((uint64_t)READ_CHUNK, len - done);
@@ -1149,6 +1212,7 @@ int ops_blank_check(struct nor *nor, const struct ops_hooks *h, uint32_t addr, u
 		r = op_fail(&e, -ENOMEM, "blank-check", false, 0, "out of memory");
 		goto out;
 	}
+	h_plan(h, OPS_PHASE_READING, len);
 	h_phase(h, OPS_PHASE_READING, len);
 	for (uint64_t done = 0; done < len && res.blank;) {
 		size_t n = (size_t)MIN((uint64_t)READ_CHUNK, len - done);

@@ -596,7 +596,7 @@ static int m_job_cancel(void *ctx, json_t *params, json_t **ret, struct rpc_erro
 	r = find_job(ctx, params, "job.cancel", &job, err);
 	if (r < 0)
 		return r;
-	(void)job_cancel(job);
+	(void)engine_cancel_job(((struct ctx *)ctx)->engine, job_get_id(job));
 	*ret = json_pack("{s:o}", "job", rpc_job_json(job));
 	job_unref(job);
 	return 0;

@@ -32,6 +32,10 @@ struct rec {
 	struct ops_erase_step ranges[_OPS_RANGE_MAX][MAX_RANGES];
 	size_t n_ranges[_OPS_RANGE_MAX];
 	int cancel_after_programs; /* cancel once this many program ranges were seen; -1 never */
+	struct simchip *sim;
+	unsigned fault_at_program; /* inject fault when this program range is reported; 0 never */
+	const char *fault;
+	unsigned programs_seen;
 };
 
 static ssize_t rec_source(void *ctx, uint8_t *buf, size_t len)
@@ -64,6 +68,12 @@ static void rec_range(void *ctx, enum ops_range_kind k, uint32_t addr, uint32_t 
 {
 	struct rec *r = ctx;
 	size_t n = r->n_ranges[k];
+
+	if (k == OPS_RANGE_PROGRAMMED && ++r->programs_seen == r->fault_at_program) {
+		char msg[128];
+
+		assert_int_equal(simchip_fault_parse(r->sim, r->fault, msg, sizeof(msg)), 0);
+	}
 
 	/* coalesce like the job record does */
 	if (n && r->ranges[k][n - 1].addr + r->ranges[k][n - 1].size == addr) {
@@ -123,6 +133,7 @@ static struct env *env_open(const char *profile)
 	e->rec.sink = malloc(e->f->size);
 	e->img = malloc(e->f->size);
 	e->rec.cancel_after_programs = -1;
+	e->rec.sim = e->f->sim;
 	e->h = (struct ops_hooks){
 		.ctx = &e->rec,
 		.source = rec_source,
@@ -144,6 +155,8 @@ static void env_reset_rec(struct env *e)
 	e->rec.src_pos = 0;
 	e->rec.sink_pos = 0;
 	e->rec.cancel_after_programs = -1;
+	e->rec.fault_at_program = 0;
+	e->rec.programs_seen = 0;
 }
 
 static void env_close(struct env *e)
@@ -584,6 +597,153 @@ static void erase_plan_prefers_cheapest_cover(void **state)
 	assert_int_equal(steps[3].addr, 0x13000);
 }
 
+static void program_whose_status_poll_failed_is_reported_as_programmed(void **state)
+{
+	struct env *e = env_open("W25Q128JV");
+	uint8_t a[1024], now[1024];
+	struct ops_write_opts o;
+	struct ops_result res;
+	struct nor_error err;
+
+	(void)state;
+	th_pattern(a, sizeof(a), 51);
+	ops_write_opts_init(&o);
+	env_reset_rec(e);
+	e->rec.src = a;
+	e->rec.src_len = sizeof(a);
+	/* the second page's program goes through; the status poll after it fails */
+	e->rec.fault_at_program = 2;
+	e->rec.fault = "xfer-error=2";
+	assert_int_equal(ops_write(e->nor, &e->h, 0x3000, sizeof(a), &o, &res, &err), -EIO);
+	simfix_image_read(e->f, 0x3000, now, sizeof(now));
+	th_assert_bytes(now, a, 512); /* the chip did change */
+	assert_int_equal(e->rec.n_ranges[OPS_RANGE_PROGRAMMED], 1);
+	assert_int_equal(e->rec.ranges[OPS_RANGE_PROGRAMMED][0].addr, 0x3000);
+	assert_int_equal(e->rec.ranges[OPS_RANGE_PROGRAMMED][0].size, 512);
+	assert_int_equal(res.programmed, 256); /* only the first one is known to have worked */
+	env_close(e);
+}
+
+/*
+ * A bus between the chip layer and the simulator that corrupts chosen read commands, like a
+ * long wire at too high a clock: reads number flip_from..flip_to (counting from 1) come back
+ * with one bit flipped.
+ */
+struct flaky_bus {
+	struct spibus base;
+	struct spibus *inner;
+	unsigned reads, flip_from, flip_to;
+	bool flip_even; /* every second read instead */
+};
+
+static int flaky_transfer(struct spibus *bus, const struct spibus_seg *segs, size_t n)
+{
+	struct flaky_bus *f = (struct flaky_bus *)bus;
+	int r = spibus_transfer(f->inner, segs, n);
+	uint8_t op = n && segs[0].tx ? segs[0].tx[0] : 0;
+
+	if (r < 0 || (op != 0x03 && op != 0x0B && op != 0x13 && op != 0x0C))
+		return r;
+	f->reads++;
+	if ((f->flip_even && f->reads % 2 == 0) ||
+	    (f->reads >= f->flip_from && f->reads <= f->flip_to)) {
+		for (size_t i = n; i-- > 0;) {
+			if (segs[i].rx && segs[i].len) {
+				segs[i].rx[segs[i].len / 2] ^= 0x10;
+				break;
+			}
+		}
+	}
+	return r;
+}
+
+static int flaky_set_speed(struct spibus *bus, uint32_t hz)
+{
+	struct flaky_bus *f = (struct flaky_bus *)bus;
+	int r = spibus_set_speed(f->inner, hz);
+
+	f->base.speed_hz = spibus_speed(f->inner);
+	return r;
+}
+
+static void flaky_destroy(struct spibus *bus)
+{
+	(void)bus;
+}
+
+static const struct spibus_ops flaky_ops = {
+	.transfer = flaky_transfer,
+	.set_speed = flaky_set_speed,
+	.destroy = flaky_destroy,
+};
+
+static void flaky_bus_init(struct flaky_bus *f, struct spibus *inner)
+{
+	memset(f, 0, sizeof(*f));
+	f->base = *inner;
+	f->base.ops = &flaky_ops;
+	f->inner = inner;
+}
+
+/* An env whose chip layer talks through a flaky bus. */
+static struct env *env_open_flaky(const char *profile, struct flaky_bus *fb)
+{
+	struct env *e = env_open(profile);
+	struct nor_error err;
+
+	nor_free(e->nor);
+	flaky_bus_init(fb, e->f->bus);
+	assert_int_equal(probe_chip(&fb->base, NULL, &e->nor, NULL, &err), 0);
+	return e;
+}
+
+static void unstable_read_is_reported_and_read_again_until_passes_agree(void **state)
+{
+	struct flaky_bus fb;
+	struct env *e = env_open_flaky("W25Q128JV", &fb);
+	uint8_t a[4096];
+	struct ops_result res;
+	struct nor_error err;
+
+	(void)state;
+	th_pattern(a, sizeof(a), 801);
+	assert_int_equal(do_write(e, 0x5000, a, sizeof(a), &res, &err), 0);
+	env_reset_rec(e);
+	fb.reads = 0;
+	fb.flip_from = fb.flip_to = 2; /* the confirming pass sees a flipped bit */
+	assert_int_equal(ops_read(e->nor, &e->h, 0x5000, sizeof(a), 2, &res, &err), 0);
+	th_assert_bytes(e->rec.sink, a, sizeof(a));
+	assert_int_equal(fb.reads, 4); /* read, disagree, disagree with the bad copy, agree */
+	assert_int_equal(res.mismatched, 2 * sizeof(a));
+	/* the block is reported once per disagreement */
+	assert_int_equal(e->rec.n_ranges[OPS_RANGE_MISMATCH], 2);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(e->rec.ranges[OPS_RANGE_MISMATCH][i].addr, 0x5000);
+		assert_int_equal(e->rec.ranges[OPS_RANGE_MISMATCH][i].size, sizeof(a));
+	}
+	env_close(e);
+}
+
+static void reads_that_never_agree_fail_with_eio_naming_the_block(void **state)
+{
+	struct flaky_bus fb;
+	struct env *e = env_open_flaky("W25Q128JV", &fb);
+	struct ops_result res;
+	struct nor_error err;
+
+	(void)state;
+	env_reset_rec(e);
+	fb.reads = 0;
+	fb.flip_even = true;
+	assert_int_equal(ops_read(e->nor, &e->h, 0x9000, 4096, 2, &res, &err), -EIO);
+	assert_string_equal(err.op, "read");
+	assert_true(err.has_addr);
+	assert_int_equal(err.addr, 0x9000);
+	assert_non_null(strstr(err.detail, "never agreed"));
+	assert_int_equal(e->rec.sink_pos, 0); /* nothing unconfirmed was delivered */
+	env_close(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -596,6 +756,9 @@ int main(void)
 		cmocka_unit_test(oversized_and_out_of_range_are_refused_before_reading),
 		cmocka_unit_test(cancel_stops_at_a_page_boundary_and_reports_ranges),
 		cmocka_unit_test(program_failure_is_caught_by_verify),
+		cmocka_unit_test(program_whose_status_poll_failed_is_reported_as_programmed),
+		cmocka_unit_test(unstable_read_is_reported_and_read_again_until_passes_agree),
+		cmocka_unit_test(reads_that_never_agree_fail_with_eio_naming_the_block),
 		cmocka_unit_test(unaligned_erase_needs_preserve_and_keeps_neighbours),
 		cmocka_unit_test(blind_chip_erase_uses_the_cheapest_commands),
 		cmocka_unit_test(confirmed_read_and_verify_report_exactly),

@@ -575,10 +575,106 @@ static void hostile_manifests_are_skipped_and_refused(void **state)
 	free(good);
 }
 
+static void erased_data_is_stored_as_blank_records_and_read_back_exactly(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *orig = malloc(IMG_SIZE);
+	struct sink s = {.img = calloc(1, IMG_SIZE)};
+	struct backup *b;
+	struct backup_info info;
+	struct digest d;
+	char hex[65];
+
+	assert_non_null(orig);
+	open_store(f, 10, 0);
+	memset(orig, 0xFF, IMG_SIZE);
+	th_pattern(orig + 0x3000, 4096, 5);
+	assert_int_equal(backup_begin(f->store, &meta7, 4096, &b, NULL, 0), 0);
+	/* two erased units, then data, then an erased unit: 3 records, 4 KiB stored */
+	assert_int_equal(backup_add(b, 0x1000, orig + 0x1000, 4096), 0);
+	assert_int_equal(backup_add(b, 0x2000, orig + 0x2000, 4096), 0);
+	assert_int_equal(backup_add(b, 0x3000, orig + 0x3000, 4096), 0);
+	assert_int_equal(backup_add(b, 0x4000, orig + 0x4000, 4096), 0);
+	assert_int_equal(backup_bytes(b), 4 * 4096);
+	assert_int_equal(backup_commit(b, &info), 0);
+	assert_int_equal(info.total_bytes, 4 * 4096);
+	assert_int_equal(info.file_bytes, 96 + 3 * 16 + 4096);
+	assert_int_equal(info.n_ranges, 1);
+	assert_int_equal(info.ranges[0].addr, 0x1000);
+	assert_int_equal(info.ranges[0].len, 4 * 4096);
+	digest_init(&d);
+	digest_update(&d, orig + 0x1000, 4 * 4096);
+	digest_final(&d, NULL, hex);
+	assert_string_equal(info.data_sha256, hex);
+	assert_int_equal(backup_read(f->store, info.id, sink_cb, &s), 0);
+	assert_int_equal(s.bytes, 4 * 4096);
+	th_assert_bytes(s.img + 0x1000, orig + 0x1000, 4 * 4096);
+	backup_info_clear(&info);
+	free(orig);
+	free(s.img);
+}
+
+static void retention_applies_at_commit_not_at_begin(void **state)
+{
+	struct fx *f = *state;
+	struct idlist l = {.n = 0};
+	struct backup *b;
+	uint8_t data[4096];
+	char *a, *c;
+
+	open_store(f, 1, 0);
+	a = make_backup(f, 1, 0, 4096);
+	th_pattern(data, sizeof(data), 9);
+	assert_int_equal(backup_begin(f->store, &meta7, 4096, &b, NULL, 0), 0);
+	assert_int_equal(backup_add(b, 0, data, sizeof(data)), 0);
+	assert_int_equal(backup_sync(b), 0);
+	assert_int_equal(backup_list(f->store, list_cb, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.ids[0], a); /* still there while the new one is written */
+	backup_discard(b);
+	l.n = 0;
+	assert_int_equal(backup_list(f->store, list_cb, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.ids[0], a); /* a discarded backup pushed nothing out */
+	c = make_backup(f, 12, 0, 4096);
+	l.n = 0;
+	assert_int_equal(backup_list(f->store, list_cb, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.ids[0], c);
+	free(a);
+	free(c);
+}
+
+static void job_ids_sort_numerically_within_one_second(void **state)
+{
+	struct fx *f = *state;
+	struct idlist l = {.n = 0};
+	char *ids[3];
+
+	open_store(f, 2, 0);
+	/* same second (almost always): job9 is older than job10 */
+	ids[0] = make_backup(f, 9, 0, 4096);
+	ids[1] = make_backup(f, 10, 0, 4096);
+	ids[2] = make_backup(f, 11, 0, 4096);
+	assert_int_equal(backup_list(f->store, list_cb, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.ids[0], ids[2]);
+	assert_string_equal(l.ids[1], ids[1]);
+	for (int i = 0; i < 3; i++)
+		free(ids[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(store_dir_is_created_private, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			erased_data_is_stored_as_blank_records_and_read_back_exactly, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(retention_applies_at_commit_not_at_begin, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(job_ids_sort_numerically_within_one_second, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(roundtrip_exact_bytes_and_manifest, setup, teardown),
 		cmocka_unit_test_setup_teardown(large_add_is_split_into_bounded_records, setup,
 						teardown),

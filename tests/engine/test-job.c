@@ -55,6 +55,7 @@ static void new_assigns_increasing_ids_and_defaults(void **state)
 	assert_int_equal(job_get_state(a), JOB_QUEUED);
 	assert_int_equal(job_get_type(b), JOB_ERASE);
 	assert_true(p->verify);
+	assert_true(p->preserve);
 	assert_int_equal(p->read_passes, 1);
 	assert_int_equal(p->write_mode, JOB_WRITE_SMART);
 	assert_null(job_stream(a));
@@ -631,6 +632,86 @@ static void on_finish_racing_finish_runs_each_callback_once(void **state)
 	job_unref(job);
 }
 
+static void eta_adds_every_phase_left_at_its_estimate(void **state)
+{
+	struct job *job = new_job(JOB_ERASE);
+	struct job_snapshot s;
+
+	(void)state;
+	job_start(job);
+	job_plan_phase(job, JOB_PHASE_READING, 100, 1 * NSEC_PER_SEC);
+	job_plan_phase(job, JOB_PHASE_PROGRAMMING, 1000, 10 * NSEC_PER_SEC);
+	job_plan_phase(job, JOB_PHASE_VERIFYING, 0, 0); /* nothing to verify */
+	job_set_phase(job, JOB_PHASE_READING, 100);
+	assert_int_equal(job_snapshot(job, &s), 0);
+	assert_true(s.eta_known);
+	assert_int_equal(s.eta_s, 11);
+	assert_int_equal(s.phases[JOB_PHASE_PROGRAMMING].total, 1000);
+	assert_int_equal(s.phases[JOB_PHASE_PROGRAMMING].est_ns, 10 * NSEC_PER_SEC);
+	job_snapshot_clear(&s);
+	job_plan_phase(job, JOB_PHASE_ERASING, 4096, 0); /* work without an estimate */
+	assert_int_equal(job_snapshot(job, &s), 0);
+	assert_false(s.eta_known);
+	job_snapshot_clear(&s);
+	job_unref(job);
+}
+
+static void resumed_phase_keeps_its_progress(void **state)
+{
+	struct job *job = new_job(JOB_ERASE);
+	struct job_snapshot s;
+
+	(void)state;
+	job_start(job);
+	job_set_phase(job, JOB_PHASE_ERASING, 8192);
+	job_progress_add(job, 4096);
+	job_set_phase(job, JOB_PHASE_PROGRAMMING, 512);
+	job_progress_add(job, 256);
+	job_resume_phase(job, JOB_PHASE_ERASING);
+	job_progress_add(job, 4096);
+	job_resume_phase(job, JOB_PHASE_PROGRAMMING);
+	job_progress_add(job, 256);
+	assert_int_equal(job_snapshot(job, &s), 0);
+	assert_int_equal(s.phase, JOB_PHASE_PROGRAMMING);
+	assert_int_equal(s.done, 512);
+	assert_int_equal(s.total, 512);
+	assert_int_equal(s.phases[JOB_PHASE_ERASING].done, 8192);
+	assert_int_equal(s.phases[JOB_PHASE_ERASING].total, 8192);
+	assert_int_equal(s.phases[JOB_PHASE_PROGRAMMING].done, 512);
+	job_snapshot_clear(&s);
+	job_unref(job);
+}
+
+static void tracked_ranges_are_exact_past_the_list_limit(void **state)
+{
+	struct job *job = new_job(JOB_ERASE);
+	struct job_snapshot s;
+	const uint32_t pages = 4096;
+
+	(void)state;
+	assert_int_equal(job_track_ranges(job, 0x100000, 2 * pages * 256ull, 4096, 256), 0);
+	assert_int_equal(job_track_ranges(job, 0, 4096, 4096, 256), -EALREADY);
+	for (uint32_t i = 0; i < pages; i++)
+		job_add_range(job, JOB_RANGE_PROGRAMMED, 0x100000 + i * 512, 256);
+	job_add_range(job, JOB_RANGE_ERASED, 0x101000, 0x2000);
+	job_add_range(job, JOB_RANGE_ERASED, 0x100000, 0x1000); /* out of order: merged */
+	job_add_range(job, JOB_RANGE_ERASED, 0x000000, 0x1000); /* outside: the list */
+	assert_int_equal(job_snapshot(job, &s), 0);
+	assert_int_equal(s.n_ranges[JOB_RANGE_PROGRAMMED], pages);
+	for (uint32_t i = 0; i < pages; i++) {
+		assert_int_equal(s.ranges[JOB_RANGE_PROGRAMMED][i].addr, 0x100000 + i * 512);
+		assert_int_equal(s.ranges[JOB_RANGE_PROGRAMMED][i].len, 256);
+	}
+	assert_int_equal(s.ranges_dropped[JOB_RANGE_PROGRAMMED], 0);
+	assert_int_equal(s.n_ranges[JOB_RANGE_ERASED], 2);
+	assert_int_equal(s.ranges[JOB_RANGE_ERASED][0].addr, 0);
+	assert_int_equal(s.ranges[JOB_RANGE_ERASED][0].len, 0x1000);
+	assert_int_equal(s.ranges[JOB_RANGE_ERASED][1].addr, 0x100000);
+	assert_int_equal(s.ranges[JOB_RANGE_ERASED][1].len, 0x3000);
+	job_snapshot_clear(&s);
+	job_unref(job);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -643,6 +724,9 @@ int main(void)
 		cmocka_unit_test(first_error_wins_and_finish_keeps_it),
 		cmocka_unit_test(cancelled_and_interrupted_get_default_errors),
 		cmocka_unit_test(ranges_coalesce_and_overflow_is_counted),
+		cmocka_unit_test(eta_adds_every_phase_left_at_its_estimate),
+		cmocka_unit_test(resumed_phase_keeps_its_progress),
+		cmocka_unit_test(tracked_ranges_are_exact_past_the_list_limit),
 		cmocka_unit_test(snapshot_reports_phase_progress_digests_and_results),
 		cmocka_unit_test(cancel_sets_flag_and_aborts_stream),
 		cmocka_unit_test(finish_closes_stream_on_done_and_aborts_on_failure),
