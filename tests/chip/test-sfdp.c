@@ -234,7 +234,12 @@ static void s25fs256t_20_dword_rev10_table_read_by_length(void **state)
 	assert_erase(&ci->erase[0], KIB_(128), 0xd8, 0xdc);
 	assert_true(has_note(si, "opcode 0xd8 erases"));
 	assert_int_equal(ci->addr_mode, CHIP_ADDR_3B_4B);
-	assert_true(ci->flags & CHIP_F_4B_OPCODES);
+	/* 4BAIT DWORD 1 = 0xfe000671: 0x13 and 0x12 but no 0x0C, so no 4-byte opcode set
+	 * (nor_read would pick 0x0C above the READ clock); EN4B (DWORD 16 enter 0xa1) instead */
+	assert_int_equal(si->bait_support, 0xfe000671);
+	assert_false(ci->flags & CHIP_F_4B_OPCODES);
+	assert_true(ci->flags & CHIP_F_EN4B);
+	assert_true(has_note(si, "lacks one of 0x13/0x0C/0x12"));
 	free(si);
 	free(d.buf);
 }
@@ -721,6 +726,47 @@ static void four_byte_only_and_wren_entry(void **state)
 	free(si);
 }
 
+/* DWORD 16 enter bit 6: "always operates in 4-byte address mode" (JESD216B 6.4.18). */
+static void always_four_byte_enter_bit_means_four_byte_only(void **state)
+{
+	struct synth s;
+	struct sfdp_info *si = malloc(sizeof(*si));
+
+	(void)state;
+	synth_init(&s, 16, 1);
+	put_le32(bfpt_dw(&s, 1), 0xfffb20e5); /* bits 18:17 = 01: 3 or 4 bytes */
+	put_le32(bfpt_dw(&s, 2), 0x80000000u | 29);
+	put_le32(bfpt_dw(&s, 16), 0x40000000); /* enter: always 4-byte */
+	assert_int_equal(synth_parse(&s, si), 0);
+	assert_int_equal(si->info.addr_mode, CHIP_ADDR_4B_ONLY);
+	assert_true(has_note(si, "always uses 4-byte addresses"));
+	free(si);
+}
+
+/* 4BAIT claiming READ 0x13 and PP 0x12 but not FAST_READ 0x0C: no 4-byte opcode set. */
+static void four_byte_table_without_0c_keeps_en4b(void **state)
+{
+	struct synth s;
+	struct sfdp_info *si = malloc(sizeof(*si));
+
+	(void)state;
+	synth_init(&s, 16, 2);
+	memcpy(s.b + 16, (const uint8_t[]){0x84, 0x00, 0x01, 0x02, 0x80, 0x00, 0x00, 0xff}, 8);
+	put_le32(bfpt_dw(&s, 1), 0xfffb20e5);
+	put_le32(bfpt_dw(&s, 2), 0x80000000u | 28);
+	put_le32(bfpt_dw(&s, 16), 0x01000000); /* enter: B7 */
+	put_le32(s.b + 0x80, 0x00000041);      /* 0x13 and 0x12 only */
+	put_le32(s.b + 0x84, 0xffffffff);
+	s.len = 0x88;
+	assert_int_equal(synth_parse(&s, si), 0);
+	assert_false(si->info.flags & CHIP_F_4B_OPCODES);
+	assert_true(si->info.flags & CHIP_F_EN4B);
+	put_le32(s.b + 0x80, 0x00000043); /* with 0x0C: the full set */
+	assert_int_equal(synth_parse(&s, si), 0);
+	assert_true(si->info.flags & CHIP_F_4B_OPCODES);
+	free(si);
+}
+
 static void same_size_two_opcodes_keeps_the_first(void **state)
 {
 	struct synth s;
@@ -919,6 +965,8 @@ int main(void)
 	    cmocka_unit_test(erase_type_with_blank_opcode_ignored),
 	    cmocka_unit_test(page_size_above_256_is_not_believed),
 	    cmocka_unit_test(four_byte_only_and_wren_entry),
+	    cmocka_unit_test(always_four_byte_enter_bit_means_four_byte_only),
+	    cmocka_unit_test(four_byte_table_without_0c_keeps_en4b),
 	    cmocka_unit_test(same_size_two_opcodes_keeps_the_first),
 	    cmocka_unit_test(sector_map_with_detection_intersects_configurations),
 	    cmocka_unit_test(shared_dumps_are_all_copied),
