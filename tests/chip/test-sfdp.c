@@ -155,6 +155,23 @@ static void mx25l12835f_rev10_nine_dword_bfpt(void **state)
 	free(d.buf);
 }
 
+/* XT25F128B (XTX; ID 0b4018, not in the database): SFDP 1.0, 9-DWORD BFPT, vendor table 0x0b. */
+static void xt25f128b_sfdp_only_part(void **state)
+{
+	struct dump d = load("xt25f128b_0b4018.sfdp");
+	struct sfdp_info *si = parse_ok(&d, 0x0b4018);
+
+	(void)state;
+	check_std("xt25f128b_0b4018.sfdp", 0x0b4018, 16u << 20, 0, CHIP_ADDR_3B,
+		  (const uint8_t[]){0, 0, 0});
+	assert_null(chipdb_lookup(0x0b4018));
+	assert_int_equal(si->nph, 2);
+	assert_int_equal(si->table[1].id, 0xff0b);
+	assert_int_equal(si->bfpt_dwords, 9);
+	free(si);
+	free(d.buf);
+}
+
 static void at25ff321a_single_bfpt(void **state)
 {
 	(void)state;
@@ -301,6 +318,7 @@ static const char *const dumps[] = {
     "at25ff321a_1f4708.sfdp",  "gd25lb512me_c8671a.sfdp", "is25wp256_9d7019.sfdp",
     "mt25qu256a_20bb19.sfdp",  "mx25l25645g_c22019.sfdp", "s25fs256t_342b19.sfdp",
     "sst26vf064b_bf2643.sfdp", "w25q128jv_ef4018.sfdp",   "mx25l12835f_c22018.sfdp",
+    "xt25f128b_0b4018.sfdp",
 };
 
 /* End of the BFPT (or of the headers, if later): below it parse must say -EMSGSIZE. */
@@ -966,6 +984,7 @@ int main(void)
 	    cmocka_unit_test(w25q128jv_name_vendor_and_times_decoded),
 	    cmocka_unit_test(at25ff321a_single_bfpt),
 	    cmocka_unit_test(mx25l12835f_rev10_nine_dword_bfpt),
+	    cmocka_unit_test(xt25f128b_sfdp_only_part),
 	    cmocka_unit_test(gd25lb512me_64mib_with_4bait),
 	    cmocka_unit_test(mx25l25645g_4bait_opcodes),
 	    cmocka_unit_test(is25wp256_three_byte_claim_becomes_3b_4b),
