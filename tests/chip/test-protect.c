@@ -642,13 +642,14 @@ struct at25 {
 	bool wel;
 	uint64_t sectors; /* bit i: 64 KiB sector i protected */
 	uint8_t last_wrsr;
+	bool wp_low; /* WP# asserted */
 };
 
 static uint8_t at25_sr(const struct at25 *a)
 {
 	uint8_t swp = a->sectors == 0 ? 0 : a->sectors == UINT64_MAX ? 3 : 1;
 
-	return (uint8_t)((a->sr1 & 0x80) | 0x10 /* WPP: WP# high */ | (swp << 2) |
+	return (uint8_t)((a->sr1 & 0x80) | (a->wp_low ? 0 : 0x10) /* WPP */ | (swp << 2) |
 			 (a->wel ? 0x02 : 0));
 }
 
@@ -674,6 +675,11 @@ static bool at25_hook(void *ctx, const uint8_t *tx, size_t len, uint8_t *rx)
 		if (!a->wel || len < 2)
 			return true;
 		a->last_wrsr = tx[1];
+		/* "Write Status Register": clearing SPRL with WP# asserted is ignored, whole */
+		if (a->wp_low && (a->sr1 & 0x80) && !(tx[1] & 0x80)) {
+			a->wel = false;
+			return true;
+		}
 		/* "Global Protect/Unprotect": bits 5..2 decide, while SPRL (before) is 0 */
 		if (!(a->sr1 & 0x80)) {
 			if ((tx[1] & 0x3C) == 0x3C)
@@ -754,16 +760,35 @@ static void at25df_some_sectors_are_mapped_and_restored_one_by_one(void **state)
 	tapbus_free(t);
 }
 
-static void at25df_locked_registers_refuse_unlock(void **state)
+static void at25df_sprl_is_cleared_first_with_wp_high(void **state)
 {
 	struct at25 a = {.sectors = UINT64_MAX, .sr1 = 0x80}; /* SPRL = 1 */
 	struct tapbus *t = tapbus_new(NULL, at25_hook, &a);
 	struct nor *nor = probe_on(tapbus_bus(t));
 
 	(void)state;
-	/* SPRL 1 -> 0 needs WP# high: the fake has WP# high, so the unlock goes through */
 	assert_int_equal(nor_unlock(nor, NULL), 0);
 	assert_int_equal(a.sectors, 0);
+	assert_int_equal(a.sr1 & 0x80, 0);
+	nor_free(nor);
+	tapbus_free(t);
+}
+
+static void at25df_locked_registers_with_wp_low_refuse_unlock(void **state)
+{
+	struct at25 a = {.sectors = UINT64_MAX, .sr1 = 0x80, .wp_low = true};
+	struct tapbus *t = tapbus_new(NULL, at25_hook, &a);
+	struct nor *nor = probe_on(tapbus_bus(t));
+	struct nor_protect_saved saved;
+
+	(void)state;
+	assert_int_equal(nor_unlock(nor, &saved), -EROFS);
+	assert_string_equal(nor_last_error(nor)->detail,
+			    "the chip ignored the unlock, still protected: all (0x000000-0x3FFFFF) by "
+			    "SWP=11, SPRL=1 (locked) (the protection registers are locked); "
+			    "protection restored");
+	assert_true(saved.valid);
+	assert_int_equal(a.sectors, UINT64_MAX);
 	nor_free(nor);
 	tapbus_free(t);
 }
@@ -795,7 +820,8 @@ int main(void)
 		cmocka_unit_test(sfdp_only_part_with_bp_bits_is_refused_as_a_whole),
 		cmocka_unit_test(at25df_powers_up_protected_and_unlocks_globally),
 		cmocka_unit_test(at25df_some_sectors_are_mapped_and_restored_one_by_one),
-		cmocka_unit_test(at25df_locked_registers_refuse_unlock),
+		cmocka_unit_test(at25df_sprl_is_cleared_first_with_wp_high),
+		cmocka_unit_test(at25df_locked_registers_with_wp_low_refuse_unlock),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
