@@ -43,11 +43,11 @@
 #include "spibus.h"
 #include "util.h"
 
-#define SR1_STATUS_BITS 0x03 /* WIP, WEL: not protection */
-#define SR1_UNKNOWN_BP 0x3C  /* bits 2-5: BP0-BP3 (or TB) on every vendor we know */
-#define AT25_SWP 0x0C	     /* AT25DF SR1 bits 3:2 */
-#define AT25_SPRL 0x80	     /* AT25DF SR1 bit 7: sector protection registers locked */
-#define AT25_SECTOR KIB(64)
+#define SR1_STATUS_BITS	    0x03 /* WIP, WEL: not protection */
+#define SR1_UNKNOWN_BP	    0x3C /* bits 2-5: BP0-BP3 (or TB) on every vendor we know */
+#define AT25_SWP	    0x0C /* AT25DF SR1 bits 3:2 */
+#define AT25_SPRL	    0x80 /* AT25DF SR1 bit 7: sector protection registers locked */
+#define AT25_SECTOR	    KIB(64)
 #define AT25_GLOBAL_PROTECT 0x7F /* datasheet "Global Protect/Unprotect": bits 5..2 set */
 
 static bool reg_bit(const uint8_t sr[3], uint8_t cr, uint8_t where)
@@ -168,8 +168,9 @@ static void decode_bp(const struct chip_info *info, const uint8_t sr[3], uint8_t
 	} else {
 		fmt_size(sz, sizeof(sz), p->ranges[0].len);
 		snprintf(p->description, sizeof(p->description),
-			 "%s %s (0x%06X-0x%06X) by BP=%u%s%s%s", p->ranges[0].addr == 0 ? "lower" : "upper",
-			 sz, p->ranges[0].addr, p->ranges[0].addr + p->ranges[0].len - 1, bp,
+			 "%s %s (0x%06X-0x%06X) by BP=%u%s%s%s",
+			 p->ranges[0].addr == 0 ? "lower" : "upper", sz, p->ranges[0].addr,
+			 p->ranges[0].addr + p->ranges[0].len - 1, bp,
 			 tb && CHIP_SRBIT_REG(l->tb_bit) == 4 ? " TB=1" : "", sec ? " SEC=1" : "",
 			 cmp ? " CMP=1" : "");
 	}
@@ -286,8 +287,9 @@ static void decode_at25(const struct chip_info *info, const struct nor_protect_s
 	}
 	if (swp == 3 || !st->bpr_len) {
 		add_range(p, 0, info->size);
-		snprintf(p->description, sizeof(p->description), "all (0x000000-0x%06X) by SWP=%s%s",
-			 info->size - 1, swp == 3 ? "11" : "01 (sector map not read)", lock);
+		snprintf(p->description, sizeof(p->description),
+			 "all (0x000000-0x%06X) by SWP=%s%s", info->size - 1,
+			 swp == 3 ? "11" : "01 (sector map not read)", lock);
 		if (swp != 3)
 			p->exact = false;
 		return;
@@ -344,10 +346,11 @@ int nor_protect_decode(const struct chip_info *info, const struct nor_protect_sa
 				 "the exact map of this part is unknown",
 				 info->size - 1, st->sr[0]);
 		} else {
-			snprintf(p.description, sizeof(p.description),
-				 "none (SR1 0x%02X: no block-protect bits set; the map of this part "
-				 "is unknown)",
-				 st->sr[0]);
+			snprintf(
+			    p.description, sizeof(p.description),
+			    "none (SR1 0x%02X: no block-protect bits set; the map of this part "
+			    "is unknown)",
+			    st->sr[0]);
 		}
 		break;
 	default:
@@ -520,17 +523,17 @@ int nor_protect_check(struct nor *nor, uint32_t addr, uint64_t len)
 				uint32_t ba, bl;
 				bool rd;
 
-				hit = sst26_bit_range(nor->info.size, bit, &ba, &bl, &rd) && !rd &&
-				      sst26_bpr_bit(nor->prot_raw.bpr, nor->prot_raw.bpr_len,
-						    bit) &&
-				      addr < (uint64_t)ba + bl && ba < end;
+				hit =
+				    sst26_bit_range(nor->info.size, bit, &ba, &bl, &rd) && !rd &&
+				    sst26_bpr_bit(nor->prot_raw.bpr, nor->prot_raw.bpr_len, bit) &&
+				    addr < (uint64_t)ba + bl && ba < end;
 			}
 			if (!hit)
 				continue;
 		}
 		return nor_fail(nor, -EROFS, "write-protect", true, MAX(addr, pr->addr),
-				"0x%06X-0x%06X is write-protected (%s); unlock it first",
-				pr->addr, (uint32_t)(pend - 1), nor->prot.description);
+				"0x%06X-0x%06X is write-protected (%s); unlock it first", pr->addr,
+				(uint32_t)(pend - 1), nor->prot.description);
 	}
 	return 0;
 }
@@ -548,8 +551,8 @@ static int write_sr_cmd(struct nor *nor, const uint8_t *cmd, size_t cmd_len)
 
 	if (nor->info.flags & CHIP_F_EWSR) {
 		const struct spibus_seg segs[2] = {
-			{.tx = &ewsr, .len = 1, .cs_toggle = true},
-			{.tx = cmd, .len = cmd_len},
+		    {.tx = &ewsr, .len = 1, .cs_toggle = true},
+		    {.tx = cmd, .len = cmd_len},
 		};
 
 		if (nor->bus->cs_toggle_ok) {
@@ -566,8 +569,8 @@ static int write_sr_cmd(struct nor *nor, const uint8_t *cmd, size_t cmd_len)
 		if (r < 0)
 			return r;
 	}
-	return nor_wait_ready(nor, nor->info.write_status_typ_us, wrsr_max_us(nor),
-			      "write-status", 0);
+	return nor_wait_ready(nor, nor->info.write_status_typ_us, wrsr_max_us(nor), "write-status",
+			      0);
 }
 
 /*
@@ -581,8 +584,8 @@ static int write_srs(struct nor *nor, const uint8_t want[3], const uint8_t have[
 	const bool sr2_in_01 = (f & CHIP_F_SR2) && !(f & CHIP_F_SR2_WRITE_31);
 	const bool sr3_in_01 = f & CHIP_F_SR3_33;
 	const bool sr2_diff = (f & CHIP_F_SR2) && want[1] != have[1];
-	const bool sr3_diff = (f & (CHIP_F_SR3 | CHIP_F_SR3_33)) && !(f & CHIP_F_CR_MX) &&
-			      want[2] != have[2];
+	const bool sr3_diff =
+	    (f & (CHIP_F_SR3 | CHIP_F_SR3_33)) && !(f & CHIP_F_CR_MX) && want[2] != have[2];
 	uint8_t cmd[4];
 	int r;
 
@@ -649,8 +652,8 @@ static int at25_protect_sectors(struct nor *nor, const struct nor_protect_saved 
 static void protection_masks(const struct chip_info *info, uint8_t ret[3])
 {
 	const struct chip_protect_layout *l = &info->protect;
-	const uint8_t bits[] = {l->tb_bit, l->sec_bit, l->cmp_bit, l->srp0_bit, l->srp1_bit,
-				l->wps_bit};
+	const uint8_t bits[] = {l->tb_bit,   l->sec_bit,  l->cmp_bit,
+				l->srp0_bit, l->srp1_bit, l->wps_bit};
 
 	memset(ret, 0, 3);
 	switch (l->scheme) {
@@ -814,11 +817,12 @@ int nor_unlock(struct nor *nor, struct nor_protect_saved *saved)
 		*saved = s; /* before anything is written: the caller can always undo */
 
 	if (before.block_locks)
-		return nor_fail(nor, -EROFS, "unlock", false, 0,
-				"%s uses individual block locks (WPS=1 in SR3), which flashd does "
-				"not clear: set WPS=0 in SR3 to use the BP bits, or clear the locks "
-				"with another tool",
-				nor->info.name);
+		return nor_fail(
+		    nor, -EROFS, "unlock", false, 0,
+		    "%s uses individual block locks (WPS=1 in SR3), which flashd does "
+		    "not clear: set WPS=0 in SR3 to use the BP bits, or clear the locks "
+		    "with another tool",
+		    nor->info.name);
 	if (!before.n_ranges)
 		return 0;
 
@@ -836,9 +840,10 @@ int nor_unlock(struct nor *nor, struct nor_protect_saved *saved)
 		break;
 	default:
 		want.sr[0] &= (uint8_t)~l->bp_mask;
-		if (l->cmp_bit && CHIP_SRBIT_REG(l->cmp_bit) >= 1 && CHIP_SRBIT_REG(l->cmp_bit) <= 3)
+		if (l->cmp_bit && CHIP_SRBIT_REG(l->cmp_bit) >= 1 &&
+		    CHIP_SRBIT_REG(l->cmp_bit) <= 3)
 			want.sr[CHIP_SRBIT_REG(l->cmp_bit) - 1] &=
-			    (uint8_t)~(1u << CHIP_SRBIT_POS(l->cmp_bit));
+			    (uint8_t) ~(1u << CHIP_SRBIT_POS(l->cmp_bit));
 		break;
 	}
 
@@ -856,7 +861,8 @@ int nor_unlock(struct nor *nor, struct nor_protect_saved *saved)
 	after = nor->prot;
 	if (after.n_ranges) {
 		r = nor_fail(nor, -EROFS, "unlock", false, 0,
-			     "the chip ignored the unlock, still protected: %s%s", after.description,
+			     "the chip ignored the unlock, still protected: %s%s",
+			     after.description,
 			     before.srp ? " (SRP=1: WP# is asserted or the register is locked)"
 			     : before.sr_locked ? " (the protection registers are locked)"
 						: "");

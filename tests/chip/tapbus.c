@@ -14,7 +14,7 @@
 #include "util.h"
 
 #define TAP_MAX_CMD 70000u
-#define TAP_LOG 8192u
+#define TAP_LOG	    8192u
 
 struct vclock {
 	struct fclock clk;
@@ -135,13 +135,13 @@ struct tapbus *tapbus_new(struct spibus *inner, tap_hook hook, void *ctx)
 	t->ctx = ctx;
 	t->vclk.clk.ops = &v_ops;
 	t->bus = (struct spibus){
-		.ops = &tap_ops,
-		.name = "tap",
-		.clock = inner ? spibus_clock(inner) : &t->vclk.clk,
-		.max_transfer = inner ? spibus_max_transfer(inner) : 65536,
-		.speed_hz = inner ? spibus_speed(inner) : 20000000,
-		.cs_toggle_ok = inner ? inner->cs_toggle_ok : true,
-		.txn_overhead_ns = inner ? inner->txn_overhead_ns : 15000,
+	    .ops = &tap_ops,
+	    .name = "tap",
+	    .clock = inner ? spibus_clock(inner) : &t->vclk.clk,
+	    .max_transfer = inner ? spibus_max_transfer(inner) : 65536,
+	    .speed_hz = inner ? spibus_speed(inner) : 20000000,
+	    .cs_toggle_ok = inner ? inner->cs_toggle_ok : true,
+	    .txn_overhead_ns = inner ? inner->txn_overhead_ns : 15000,
 	};
 	return t;
 }

@@ -158,11 +158,11 @@ static void busy_chip_is_not_reported_as_missing(void **state)
 	assert_int_equal(simchip_fault_parse(f->sim, "wip-stuck", err, sizeof(err)), 0);
 	assert_int_equal(probe_chip(f->bus, NULL, &nor, NULL, &e), -ETIMEDOUT);
 	assert_null(nor);
-	assert_string_equal(e.detail,
-			    "the chip answers but is busy: JEDEC ID reads ff ff ff and the status "
-			    "register 0x01 (WIP set). A program or erase may still be running (probe "
-			    "again in a minute); if it stays busy the chip is stuck busy (power-cycle "
-			    "it)");
+	assert_string_equal(
+	    e.detail, "the chip answers but is busy: JEDEC ID reads ff ff ff and the status "
+		      "register 0x01 (WIP set). A program or erase may still be running (probe "
+		      "again in a minute); if it stays busy the chip is stuck busy (power-cycle "
+		      "it)");
 	simfix_close(f);
 }
 
@@ -355,15 +355,15 @@ static void s25fl1k_sr3_is_read_with_33_and_written_as_third_wrsr_byte(void **st
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(configured_part_above_16m_is_written_at_the_right_address),
-		cmocka_unit_test(sfdp_with_eight_headers_is_read_in_rounds),
-		cmocka_unit_test(busy_chip_is_not_reported_as_missing),
-		cmocka_unit_test(sfdp_transfer_error_fails_the_probe_with_eio),
-		cmocka_unit_test(read_opcode_follows_the_parts_read_clock),
-		cmocka_unit_test(sfdp_only_part_reads_correctly_above_its_read_clock),
-		cmocka_unit_test(micron_flag_status_errors_are_cleared_at_probe),
-		cmocka_unit_test(idle_reports_wel_left_set),
-		cmocka_unit_test(s25fl1k_sr3_is_read_with_33_and_written_as_third_wrsr_byte),
+	    cmocka_unit_test(configured_part_above_16m_is_written_at_the_right_address),
+	    cmocka_unit_test(sfdp_with_eight_headers_is_read_in_rounds),
+	    cmocka_unit_test(busy_chip_is_not_reported_as_missing),
+	    cmocka_unit_test(sfdp_transfer_error_fails_the_probe_with_eio),
+	    cmocka_unit_test(read_opcode_follows_the_parts_read_clock),
+	    cmocka_unit_test(sfdp_only_part_reads_correctly_above_its_read_clock),
+	    cmocka_unit_test(micron_flag_status_errors_are_cleared_at_probe),
+	    cmocka_unit_test(idle_reports_wel_left_set),
+	    cmocka_unit_test(s25fl1k_sr3_is_read_with_33_and_written_as_third_wrsr_byte),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

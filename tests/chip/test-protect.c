@@ -88,8 +88,7 @@ static void check_bp_cases(uint32_t id, const struct bp_case *c, size_t n)
 					 p.description);
 			continue;
 		}
-		if (p.n_ranges != 1 || p.ranges[0].addr != c[i].addr ||
-		    p.ranges[0].len != c[i].len)
+		if (p.n_ranges != 1 || p.ranges[0].addr != c[i].addr || p.ranges[0].len != c[i].len)
 			fail_msg("%s case %zu: SR1 %02x SR2 %02x CR %02x: want 0x%06X+0x%X, got %s",
 				 info->name, i, c[i].sr1, c[i].sr2, c[i].cr, c[i].addr, c[i].len,
 				 p.description);
@@ -100,12 +99,12 @@ static void check_bp_cases(uint32_t id, const struct bp_case *c, size_t n)
 static void macronix_tb_lives_in_the_configuration_register(void **state)
 {
 	static const struct bp_case c[] = {
-		{0x04, 0, 0x00, 0xFF0000, KIB(64)}, /* BP=1 top 64 KiB */
-		{0x04, 0, 0x08, 0x000000, KIB(64)}, /* TB=1 (CR bit 3): bottom */
-		{0x20, 0, 0x00, 0x800000, MIB(8)},  /* BP=8 upper half */
-		{0x20, 0, 0x08, 0x000000, MIB(8)},
-		{0x3C, 0, 0x00, 0, MIB(16)},	    /* BP=15 all */
-		{0x00, 0, 0x08, 0, 0},		    /* TB alone protects nothing */
+	    {0x04, 0, 0x00, 0xFF0000, KIB(64)}, /* BP=1 top 64 KiB */
+	    {0x04, 0, 0x08, 0x000000, KIB(64)}, /* TB=1 (CR bit 3): bottom */
+	    {0x20, 0, 0x00, 0x800000, MIB(8)},	/* BP=8 upper half */
+	    {0x20, 0, 0x08, 0x000000, MIB(8)},
+	    {0x3C, 0, 0x00, 0, MIB(16)}, /* BP=15 all */
+	    {0x00, 0, 0x08, 0, 0},	 /* TB alone protects nothing */
 	};
 
 	(void)state;
@@ -116,11 +115,10 @@ static void macronix_tb_lives_in_the_configuration_register(void **state)
 static void micron_bp3_is_bit_6(void **state)
 {
 	static const struct bp_case c[] = {
-		{0x04, 0, 0, 0x1FF0000, KIB(64)},
-		{0x40, 0, 0, 0x1800000, MIB(8)},  /* BP3 alone: BP=8 */
-		{0x60, 0, 0, 0x0000000, MIB(8)},  /* + TB */
-		{0x44, 0, 0, 0x1000000, MIB(16)}, /* BP=9 */
-		{0x48, 0, 0, 0, MIB(32)},	  /* BP=10: all */
+	    {0x04, 0, 0, 0x1FF0000, KIB(64)}, {0x40, 0, 0, 0x1800000, MIB(8)}, /* BP3 alone: BP=8 */
+	    {0x60, 0, 0, 0x0000000, MIB(8)},				       /* + TB */
+	    {0x44, 0, 0, 0x1000000, MIB(16)},				       /* BP=9 */
+	    {0x48, 0, 0, 0, MIB(32)},					       /* BP=10: all */
 	};
 
 	(void)state;
@@ -131,12 +129,10 @@ static void micron_bp3_is_bit_6(void **state)
 static void winbond_four_bit_bp(void **state)
 {
 	static const struct bp_case c[] = {
-		{0x04, 0, 0, 0x1FF0000, KIB(64)},
-		{0x20, 0, 0, 0x1800000, MIB(8)},
-		{0x24, 0, 0, 0x1000000, MIB(16)},
-		{0x28, 0, 0, 0, MIB(32)},
-		{0x44, 0, 0, 0x0000000, KIB(64)},  /* TB */
-		{0x04, 0x40, 0, 0, MIB(32) - KIB(64)}, /* CMP */
+	    {0x04, 0, 0, 0x1FF0000, KIB(64)},	   {0x20, 0, 0, 0x1800000, MIB(8)},
+	    {0x24, 0, 0, 0x1000000, MIB(16)},	   {0x28, 0, 0, 0, MIB(32)},
+	    {0x44, 0, 0, 0x0000000, KIB(64)},	   /* TB */
+	    {0x04, 0x40, 0, 0, MIB(32) - KIB(64)}, /* CMP */
 	};
 
 	(void)state;
@@ -147,12 +143,12 @@ static void winbond_four_bit_bp(void **state)
 static void gigadevice_bp_sec_cmp(void **state)
 {
 	static const struct bp_case c[] = {
-		{0x04, 0, 0, 0x7E0000, KIB(128)},
-		{0x24, 0, 0, 0x000000, KIB(128)},
-		{0x44, 0, 0, 0x7FF000, KIB(4)},
-		{0x58, 0, 0, 0x7F8000, KIB(32)}, /* SEC, BP=6: 32 KiB */
-		{0x04, 0x40, 0, 0x000000, MIB(8) - KIB(128)},
-		{0x1C, 0, 0, 0, MIB(8)},
+	    {0x04, 0, 0, 0x7E0000, KIB(128)},
+	    {0x24, 0, 0, 0x000000, KIB(128)},
+	    {0x44, 0, 0, 0x7FF000, KIB(4)},
+	    {0x58, 0, 0, 0x7F8000, KIB(32)}, /* SEC, BP=6: 32 KiB */
+	    {0x04, 0x40, 0, 0x000000, MIB(8) - KIB(128)},
+	    {0x1C, 0, 0, 0, MIB(8)},
 	};
 
 	(void)state;
@@ -163,11 +159,9 @@ static void gigadevice_bp_sec_cmp(void **state)
 static void sst25_bp(void **state)
 {
 	static const struct bp_case c[] = {
-		{0x04, 0, 0, 0x1F0000, KIB(64)},
-		{0x0C, 0, 0, 0x1C0000, KIB(256)},
-		{0x14, 0, 0, 0x100000, MIB(1)},
-		{0x18, 0, 0, 0, MIB(2)},
-		{0x1C, 0, 0, 0, MIB(2)}, /* power-up value */
+	    {0x04, 0, 0, 0x1F0000, KIB(64)}, {0x0C, 0, 0, 0x1C0000, KIB(256)},
+	    {0x14, 0, 0, 0x100000, MIB(1)},  {0x18, 0, 0, 0, MIB(2)},
+	    {0x1C, 0, 0, 0, MIB(2)}, /* power-up value */
 	};
 
 	(void)state;
@@ -178,10 +172,10 @@ static void sst25_bp(void **state)
 static void issi_tb_lives_in_the_function_register(void **state)
 {
 	static const struct bp_case c[] = {
-		{0x04, 0, 0x00, 0xFF0000, KIB(64)},
-		{0x04, 0, 0x02, 0x000000, KIB(64)},
-		{0x24, 0, 0x02, 0x000000, MIB(16)}, /* BP=9: 16 MiB = all */
-		{0x3C, 0, 0x00, 0, MIB(16)},
+	    {0x04, 0, 0x00, 0xFF0000, KIB(64)},
+	    {0x04, 0, 0x02, 0x000000, KIB(64)},
+	    {0x24, 0, 0x02, 0x000000, MIB(16)}, /* BP=9: 16 MiB = all */
+	    {0x3C, 0, 0x00, 0, MIB(16)},
 	};
 
 	(void)state;
@@ -208,14 +202,13 @@ static void sst26_bpr_bits_map_to_blocks(void **state)
 		unsigned bit;
 		uint32_t addr, len;
 	} c[] = {
-		{0, 0x010000, KIB(64)},	  /* first 64 KiB block after the bottom 64 KiB */
-		{125, 0x7E0000, KIB(64)}, /* last 64 KiB block */
-		{126, 0x008000, KIB(32)}, /* bottom 32 KiB */
-		{127, 0x7F0000, KIB(32)}, /* top 32 KiB */
-		{128, 0x000000, KIB(8)},  /* bottom 8 KiB blocks: write-lock bits are even */
-		{134, 0x006000, KIB(8)},
-		{136, 0x7F8000, KIB(8)},  /* top 8 KiB blocks */
-		{142, 0x7FE000, KIB(8)},
+	    {0, 0x010000, KIB(64)},   /* first 64 KiB block after the bottom 64 KiB */
+	    {125, 0x7E0000, KIB(64)}, /* last 64 KiB block */
+	    {126, 0x008000, KIB(32)}, /* bottom 32 KiB */
+	    {127, 0x7F0000, KIB(32)}, /* top 32 KiB */
+	    {128, 0x000000, KIB(8)},  /* bottom 8 KiB blocks: write-lock bits are even */
+	    {134, 0x006000, KIB(8)},  {136, 0x7F8000, KIB(8)}, /* top 8 KiB blocks */
+	    {142, 0x7FE000, KIB(8)},
 	};
 
 	(void)state;
@@ -304,9 +297,10 @@ static void sst26_writes_are_refused_only_in_protected_blocks(void **state)
 	assert_int_equal(nor_program(nor, 0x010000, &b, 1), 0);
 	assert_int_equal(nor_program(nor, 0x030000, &b, 1), 0);
 	assert_int_equal(nor_program(nor, 0x020010, &b, 1), -EROFS);
-	assert_string_equal(nor_last_error(nor)->detail,
-			    "0x020000-0x02FFFF is write-protected (1 block(s), 64 KiB in 1 range(s) "
-			    "from 0x020000, by the block-protection register); unlock it first");
+	assert_string_equal(
+	    nor_last_error(nor)->detail,
+	    "0x020000-0x02FFFF is write-protected (1 block(s), 64 KiB in 1 range(s) "
+	    "from 0x020000, by the block-protection register); unlock it first");
 	nor_free(nor);
 	tapbus_free(t);
 	simfix_close(f);
@@ -511,8 +505,8 @@ static void failed_write_job_names_a_failed_restore(void **state)
 {
 	struct simfix *f = simfix_open("W25Q128JV");
 	struct nor *nor = probe_on(f->bus);
-	const struct ops_hooks h = {.ctx = f->sim, .source = src_pattern,
-				    .range = wp_low_after_program};
+	const struct ops_hooks h = {
+	    .ctx = f->sim, .source = src_pattern, .range = wp_low_after_program};
 	struct ops_write_opts o;
 	struct ops_result res;
 	struct nor_error e;
@@ -597,10 +591,11 @@ static void winbond_wps_is_reported_and_refused(void **state)
 	assert_int_equal(nor_program(nor, 0x1000, &b, 1), -EROFS);
 	assert_non_null(strstr(nor_last_error(nor)->detail, "WPS=1"));
 	assert_int_equal(nor_unlock(nor, NULL), -EROFS);
-	assert_string_equal(nor_last_error(nor)->detail,
-			    "W25Q128JV uses individual block locks (WPS=1 in SR3), which flashd "
-			    "does not clear: set WPS=0 in SR3 to use the BP bits, or clear the locks "
-			    "with another tool");
+	assert_string_equal(
+	    nor_last_error(nor)->detail,
+	    "W25Q128JV uses individual block locks (WPS=1 in SR3), which flashd "
+	    "does not clear: set WPS=0 in SR3 to use the BP bits, or clear the locks "
+	    "with another tool");
 	nor_free(nor);
 	tapbus_free(t);
 	simfix_close(f);
@@ -783,10 +778,11 @@ static void at25df_locked_registers_with_wp_low_refuse_unlock(void **state)
 
 	(void)state;
 	assert_int_equal(nor_unlock(nor, &saved), -EROFS);
-	assert_string_equal(nor_last_error(nor)->detail,
-			    "the chip ignored the unlock, still protected: all (0x000000-0x3FFFFF) by "
-			    "SWP=11, SPRL=1 (locked) (the protection registers are locked); "
-			    "protection restored");
+	assert_string_equal(
+	    nor_last_error(nor)->detail,
+	    "the chip ignored the unlock, still protected: all (0x000000-0x3FFFFF) by "
+	    "SWP=11, SPRL=1 (locked) (the protection registers are locked); "
+	    "protection restored");
 	assert_true(saved.valid);
 	assert_int_equal(a.sectors, UINT64_MAX);
 	nor_free(nor);
@@ -796,32 +792,32 @@ static void at25df_locked_registers_with_wp_low_refuse_unlock(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(macronix_tb_lives_in_the_configuration_register),
-		cmocka_unit_test(micron_bp3_is_bit_6),
-		cmocka_unit_test(winbond_four_bit_bp),
-		cmocka_unit_test(gigadevice_bp_sec_cmp),
-		cmocka_unit_test(sst25_bp),
-		cmocka_unit_test(issi_tb_lives_in_the_function_register),
-		cmocka_unit_test(sst26_bpr_bits_map_to_blocks),
-		cmocka_unit_test(sst26_read_lock_bits_do_not_protect_writes),
-		cmocka_unit_test(sst26_power_up_state_protects_everything),
-		cmocka_unit_test(sst26_adjacent_blocks_merge),
-		cmocka_unit_test(sst26_writes_are_refused_only_in_protected_blocks),
-		cmocka_unit_test(bp_set_behind_our_back_is_seen_before_program),
-		cmocka_unit_test(bp_cleared_behind_our_back_allows_erase),
-		cmocka_unit_test(unlock_saves_state_before_writing_and_restores_on_failure),
-		cmocka_unit_test(unlock_that_cannot_restore_says_not_restored),
-		cmocka_unit_test(restore_reads_back_and_reports_a_chip_that_ignored_it),
-		cmocka_unit_test(restore_after_unlock_gives_back_the_exact_bits),
-		cmocka_unit_test(failed_write_job_still_restores_protection),
-		cmocka_unit_test(failed_write_job_names_a_failed_restore),
-		cmocka_unit_test(issi_tb_is_read_from_the_function_register),
-		cmocka_unit_test(winbond_wps_is_reported_and_refused),
-		cmocka_unit_test(sfdp_only_part_with_bp_bits_is_refused_as_a_whole),
-		cmocka_unit_test(at25df_powers_up_protected_and_unlocks_globally),
-		cmocka_unit_test(at25df_some_sectors_are_mapped_and_restored_one_by_one),
-		cmocka_unit_test(at25df_sprl_is_cleared_first_with_wp_high),
-		cmocka_unit_test(at25df_locked_registers_with_wp_low_refuse_unlock),
+	    cmocka_unit_test(macronix_tb_lives_in_the_configuration_register),
+	    cmocka_unit_test(micron_bp3_is_bit_6),
+	    cmocka_unit_test(winbond_four_bit_bp),
+	    cmocka_unit_test(gigadevice_bp_sec_cmp),
+	    cmocka_unit_test(sst25_bp),
+	    cmocka_unit_test(issi_tb_lives_in_the_function_register),
+	    cmocka_unit_test(sst26_bpr_bits_map_to_blocks),
+	    cmocka_unit_test(sst26_read_lock_bits_do_not_protect_writes),
+	    cmocka_unit_test(sst26_power_up_state_protects_everything),
+	    cmocka_unit_test(sst26_adjacent_blocks_merge),
+	    cmocka_unit_test(sst26_writes_are_refused_only_in_protected_blocks),
+	    cmocka_unit_test(bp_set_behind_our_back_is_seen_before_program),
+	    cmocka_unit_test(bp_cleared_behind_our_back_allows_erase),
+	    cmocka_unit_test(unlock_saves_state_before_writing_and_restores_on_failure),
+	    cmocka_unit_test(unlock_that_cannot_restore_says_not_restored),
+	    cmocka_unit_test(restore_reads_back_and_reports_a_chip_that_ignored_it),
+	    cmocka_unit_test(restore_after_unlock_gives_back_the_exact_bits),
+	    cmocka_unit_test(failed_write_job_still_restores_protection),
+	    cmocka_unit_test(failed_write_job_names_a_failed_restore),
+	    cmocka_unit_test(issi_tb_is_read_from_the_function_register),
+	    cmocka_unit_test(winbond_wps_is_reported_and_refused),
+	    cmocka_unit_test(sfdp_only_part_with_bp_bits_is_refused_as_a_whole),
+	    cmocka_unit_test(at25df_powers_up_protected_and_unlocks_globally),
+	    cmocka_unit_test(at25df_some_sectors_are_mapped_and_restored_one_by_one),
+	    cmocka_unit_test(at25df_sprl_is_cleared_first_with_wp_high),
+	    cmocka_unit_test(at25df_locked_registers_with_wp_low_refuse_unlock),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
