@@ -35,10 +35,20 @@ enum chip_protect_scheme {
 	CHIP_PROT_NONE,
 	CHIP_PROT_BP,	 /* BP bits (+TB/SEC/CMP where present) in the status registers */
 	CHIP_PROT_SST26, /* SST26 block-protection register, ULBPR (0x98) clears it */
+	/* Atmel/Adesto AT25DF: per-sector protection, SR1 SWP (bits 3:2) summarises it, SPRL
+	 * (bit 7) locks it; WRSR 0x00 unprotects everything (global unprotect), 0x7F protects */
+	CHIP_PROT_AT25_GLOBAL,
+	/* Part known only from SFDP or the config: the BP field's meaning is unknown, so any of
+	 * SR1 bits 2-5 set is taken to protect the whole chip (reported as such) */
+	CHIP_PROT_SR1_UNKNOWN,
 	_CHIP_PROT_MAX,
 };
 
-/* Status register bit location: register index (1..3) << 4 | bit (0..7); 0 = not present. */
+/*
+ * Status register bit location: register index << 4 | bit (0..7); 0 = not present. Registers
+ * 1..3 are SR1..SR3; 4 is the part's configuration register: the Macronix configuration
+ * register (RDCR 0x15, CHIP_F_CR_MX) or the ISSI function register (RDFR 0x48, CHIP_F_FR_ISSI).
+ */
 #define CHIP_SRBIT(reg, bit) ((uint8_t)(((reg) << 4) | (bit)))
 #define CHIP_SRBIT_REG(b) ((b) >> 4)
 #define CHIP_SRBIT_POS(b) ((b)&0x7)
@@ -51,8 +61,9 @@ struct chip_protect_layout {
 	uint8_t cmp_bit;  /* complement bit (Winbond/GigaDevice CMP), 0 if absent */
 	uint8_t srp0_bit; /* status register protect 0 (with WP#), 0 if absent */
 	uint8_t srp1_bit; /* status register protect 1 / lock, 0 if absent */
+	uint8_t wps_bit;  /* Winbond WPS (SR3 bit 2): 1 = individual block locks replace BP */
 	uint32_t bp_unit; /* bytes protected by BP == 1 (then doubling per step) */
-	bool tb_otp;	  /* TB lives in an OTP config register (Macronix): report, never write */
+	bool tb_otp;	  /* TB is one-time programmable (Macronix CR, ISSI FR): report, never write */
 };
 
 /* Quirk and capability flags. */
@@ -70,6 +81,8 @@ enum {
 	CHIP_F_FAST_READ = 1u << 10,  /* 0x0B fast read with one dummy byte */
 	CHIP_F_ULBPR = 1u << 11,      /* global block-protection unlock 0x98 */
 	CHIP_F_CR_MX = 1u << 12,      /* Macronix configuration register via 0x15 */
+	CHIP_F_FR_ISSI = 1u << 13,    /* ISSI function register via RDFR 0x48 (TB is OTP there) */
+	CHIP_F_SR3_33 = 1u << 14,     /* SR3 read 0x33, written as WRSR 0x01's 3rd byte (S25FL1-K) */
 };
 
 enum chip_info_source {

@@ -40,6 +40,11 @@ enum {
 	NOR_OP_PP_4B = 0x12,
 	NOR_OP_READ_4B = 0x13,
 	NOR_OP_RDSR3 = 0x15, /* Winbond SR3; Macronix RDCR */
+	NOR_OP_RDSR3_33 = 0x33, /* Spansion S25FL1-K SR3 */
+	NOR_OP_AT25_PROTECT = 0x36, /* Atmel AT25DF protect sector */
+	NOR_OP_AT25_RDSPR = 0x3C,   /* Atmel AT25DF read sector protection register */
+	NOR_OP_WBPR = 0x42,	    /* SST26 write block-protection register */
+	NOR_OP_RDFR = 0x48,	    /* ISSI read function register */
 	NOR_OP_WRSR3 = 0x11,
 	NOR_OP_SE = 0x20,
 	NOR_OP_WRSR2 = 0x31,
@@ -81,25 +86,37 @@ struct nor_range {
 	uint32_t len;
 };
 
-#define NOR_MAX_PROT_RANGES 8
+#define NOR_MAX_PROT_RANGES 16
 
-/* Protection as read from the chip (protect.c). */
+/*
+ * Protection as read from the chip (protect.c). When more disjoint ranges are protected than
+ * the array holds (SST26, AT25DF), the last entry is widened to cover the rest: the list never
+ * claims less than the chip protects.
+ */
 struct nor_protect {
 	uint8_t sr[3];		/* SR1..SR3 as read (0 where absent) */
-	uint8_t cr;		/* Macronix configuration register, if the part has one */
+	uint8_t cr;		/* Macronix configuration / ISSI function register, if present */
 	unsigned n_ranges;	/* protected ranges, merged and sorted */
 	struct nor_range ranges[NOR_MAX_PROT_RANGES];
 	bool srp;		/* status register protect bit set (writes to SR follow WP#) */
 	bool sr_locked;		/* SRP1/lock: SR cannot be written until power cycle */
 	bool tb_otp;		/* TB bit lives in OTP; ranges cannot be flipped */
-	char description[160];	/* "upper 256 KiB (0xFC0000-0xFFFFFF) protected by BP=1" */
+	bool exact;		/* false: the map is not known and the ranges are a safe guess */
+	bool block_locks;	/* Winbond WPS=1: individual block locks, which we do not clear */
+	char description[200];	/* "upper 256 KiB (0xFC0000-0xFFFFFF) protected by BP=1" */
 };
 
-/* Saved protection for nor_protect_restore() after a temporary unlock. */
+/*
+ * The raw protection state of a chip: what nor_unlock() saves for nor_protect_restore(), and
+ * what nor_protect_decode() turns into ranges.
+ */
 struct nor_protect_saved {
 	bool valid;
 	uint8_t sr[3];
-	uint8_t bpr[32]; /* SST26 block-protection register */
+	uint8_t cr;	 /* Macronix configuration / ISSI function register */
+	uint8_t bpr[32]; /* SST26: the block-protection register as RDBPR sends it (most
+			  * significant byte first); AT25DF: one bit per 64 KiB sector (bit i of
+			  * byte i / 8 = sector i), filled when SWP says "some sectors" */
 	size_t bpr_len;
 };
 
@@ -145,19 +162,32 @@ int nor_read_status(struct nor *nor, uint8_t *ret_sr1, uint8_t *ret_sr2, uint8_t
  */
 int nor_idle(struct nor *nor);
 
-/* Protection (protect.c). */
+/* Protection (protect.c). Reads every register that holds a protection bit. */
 int nor_protect_read(struct nor *nor, struct nor_protect *ret);
-/* -EROFS naming the first protected range [addr, addr+len) touches; 0 if writable. */
+/*
+ * -EROFS naming the first protected range [addr, addr+len) touches; 0 if writable. Reads the
+ * chip's protection again first (SR1, or the SST26 block-protection register: one transaction;
+ * everything when SR1 changed or after nor_idle()), so bits set behind our back are seen.
+ */
 int nor_protect_check(struct nor *nor, uint32_t addr, uint64_t len);
 /*
- * Clear write protection. Saves the previous state in *saved (may be NULL) so a temporary
- * unlock can be undone with nor_protect_restore(). -EROFS when the chip refuses (SRP with
- * WP# asserted, or SR locked); the chip is then unchanged.
+ * Clear write protection. The previous state goes to *saved (may be NULL) before anything is
+ * written, so a temporary unlock can be undone with nor_protect_restore(). -EROFS when the
+ * chip refuses (SRP with WP# asserted, SR locked, Winbond individual block locks). When a
+ * step fails after the first write, the previous state is written back and the error's detail
+ * ends in "; protection restored" or "; protection NOT restored: <why>".
  */
 int nor_unlock(struct nor *nor, struct nor_protect_saved *saved);
+/*
+ * Write the state nor_unlock() saved back and read it back. A failure's detail starts with
+ * "protection NOT restored: ". No-op for NULL or !saved->valid.
+ */
 int nor_protect_restore(struct nor *nor, const struct nor_protect_saved *saved);
 
-/* Ranges protected by a given status/config combination (pure; protect.c; exposed for tests). */
+/* Ranges protected by a raw state (pure; protect.c; exposed for tests). */
+int nor_protect_decode(const struct chip_info *info, const struct nor_protect_saved *state,
+		       struct nor_protect *ret);
+/* The same for BP-style parts from status registers and configuration register alone. */
 int nor_protect_ranges(const struct chip_info *info, const uint8_t sr[3], uint8_t cr,
 		       struct nor_protect *ret);
 

@@ -7,9 +7,11 @@
  * bounds-checked against the buffer, nothing is cast to a struct, nothing is allocated. The
  * functions are reentrant and keep no state.
  *
- * Reading in two steps: read a first chunk (at least 8 bytes, 256 is typical), ask
+ * Reading in rounds: read a first chunk (at least 8 bytes; probe reads 64), ask
  * sfdp_needed_len() how many bytes the parameter headers and the tables we parse need, read
- * that many if it is more, ask again (at most three rounds), then call sfdp_parse().
+ * the rest if it is more, and ask again until the answer is covered (the first answer may only
+ * reach the end of the parameter headers: 8 or more of them do not fit 64 bytes). Bound the
+ * rounds (probe: four) and the length (SFDP_MAX_LEN), then call sfdp_parse().
  */
 #ifndef FLASHD_SFDP_H
 #define FLASHD_SFDP_H

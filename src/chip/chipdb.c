@@ -73,6 +73,7 @@ static const struct chip_info chipdb[] = {
 			.cmp_bit = CHIP_SRBIT(2, 6),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.srp1_bit = CHIP_SRBIT(2, 0),
+			.wps_bit = CHIP_SRBIT(3, 2),
 			.bp_unit = KIB(64),
 		},
 		.source = CHIP_SRC_DATABASE,
@@ -115,6 +116,7 @@ static const struct chip_info chipdb[] = {
 			.cmp_bit = CHIP_SRBIT(2, 6),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.srp1_bit = CHIP_SRBIT(2, 0),
+			.wps_bit = CHIP_SRBIT(3, 2),
 			.bp_unit = KIB(64),
 		},
 		.source = CHIP_SRC_DATABASE,
@@ -157,6 +159,7 @@ static const struct chip_info chipdb[] = {
 			.cmp_bit = CHIP_SRBIT(2, 6),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.srp1_bit = CHIP_SRBIT(2, 0),
+			.wps_bit = CHIP_SRBIT(3, 2),
 			.bp_unit = KIB(128),
 		},
 		.source = CHIP_SRC_DATABASE,
@@ -201,6 +204,7 @@ static const struct chip_info chipdb[] = {
 			.cmp_bit = CHIP_SRBIT(2, 6),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.srp1_bit = CHIP_SRBIT(2, 0),
+			.wps_bit = CHIP_SRBIT(3, 2),
 			.bp_unit = KIB(256),
 		},
 		.source = CHIP_SRC_DATABASE,
@@ -210,7 +214,10 @@ static const struct chip_info chipdb[] = {
 		/* W25Q256JV: Winbond W25Q256JV datasheet Rev. I (2018-10-23). Sections: 8.2
 		 * instruction set, 9.6 AC electrical characteristics, 7.1 status registers.
 		 * 4-byte opcodes 0x13/0x0C/0x12/0x21/0xDC (no 4-byte 32 KiB erase); BP0-3 + TB,
-		 * no SEC. Values from the datasheet as recalled, not re-read for this entry. */
+		 * no SEC. Geometry checked against Rev. L (2022-10-18), sections 1-2 (general
+		 * description, features): 131,072 pages of 256 bytes, 4/32/64 KiB erase, 133 MHz,
+		 * 2.7-3.6 V; text at https://www.scribd.com/document/738544795/W25Q256JV-SPI-RevL-10182022-Plus .
+		 * Times, fR and the status registers as recalled, not re-read. */
 		.name = "W25Q256JV",
 		.vendor = "Winbond",
 		.jedec_id = 0xef4019,
@@ -243,10 +250,11 @@ static const struct chip_info chipdb[] = {
 			.cmp_bit = CHIP_SRBIT(2, 6),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.srp1_bit = CHIP_SRBIT(2, 0),
+			.wps_bit = CHIP_SRBIT(3, 2),
 			.bp_unit = KIB(64),
 		},
 		.source = CHIP_SRC_DATABASE,
-		.datasheet = "Winbond W25Q256JV datasheet Rev. I (2018-10-23)",
+		.datasheet = "Winbond W25Q256JV datasheet Rev. L (2022-10-18)",
 	},
 	{
 		/* W25Q512JV: Winbond W25Q512JV datasheet. Sections: 8.2 instruction set, 9.6 AC
@@ -285,6 +293,7 @@ static const struct chip_info chipdb[] = {
 			.cmp_bit = CHIP_SRBIT(2, 6),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.srp1_bit = CHIP_SRBIT(2, 0),
+			.wps_bit = CHIP_SRBIT(3, 2),
 			.bp_unit = KIB(128),
 		},
 		.source = CHIP_SRC_DATABASE,
@@ -327,6 +336,7 @@ static const struct chip_info chipdb[] = {
 			.cmp_bit = CHIP_SRBIT(2, 6),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.srp1_bit = CHIP_SRBIT(2, 0),
+			.wps_bit = CHIP_SRBIT(3, 2),
 			.bp_unit = KIB(256),
 		},
 		.source = CHIP_SRC_DATABASE,
@@ -370,6 +380,7 @@ static const struct chip_info chipdb[] = {
 			.cmp_bit = CHIP_SRBIT(2, 6),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.srp1_bit = CHIP_SRBIT(2, 0),
+			.wps_bit = CHIP_SRBIT(3, 2),
 			.bp_unit = KIB(128),
 		},
 		.source = CHIP_SRC_DATABASE,
@@ -411,6 +422,7 @@ static const struct chip_info chipdb[] = {
 			.cmp_bit = CHIP_SRBIT(2, 6),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.srp1_bit = CHIP_SRBIT(2, 0),
+			.wps_bit = CHIP_SRBIT(3, 2),
 			.bp_unit = KIB(64),
 		},
 		.source = CHIP_SRC_DATABASE,
@@ -643,7 +655,7 @@ static const struct chip_info chipdb[] = {
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
-			.tb_bit = CHIP_SRBIT(2, 3),
+			.tb_bit = CHIP_SRBIT(4, 3),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
 			.tb_otp = true,
@@ -683,7 +695,7 @@ static const struct chip_info chipdb[] = {
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
-			.tb_bit = CHIP_SRBIT(2, 3),
+			.tb_bit = CHIP_SRBIT(4, 3),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
 			.tb_otp = true,
@@ -725,7 +737,7 @@ static const struct chip_info chipdb[] = {
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
-			.tb_bit = CHIP_SRBIT(2, 3),
+			.tb_bit = CHIP_SRBIT(4, 3),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
 			.tb_otp = true,
@@ -768,7 +780,7 @@ static const struct chip_info chipdb[] = {
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
-			.tb_bit = CHIP_SRBIT(2, 3),
+			.tb_bit = CHIP_SRBIT(4, 3),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
 			.tb_otp = true,
@@ -808,7 +820,7 @@ static const struct chip_info chipdb[] = {
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
-			.tb_bit = CHIP_SRBIT(2, 3),
+			.tb_bit = CHIP_SRBIT(4, 3),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
 			.tb_otp = true,
@@ -847,7 +859,7 @@ static const struct chip_info chipdb[] = {
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
-			.tb_bit = CHIP_SRBIT(2, 3),
+			.tb_bit = CHIP_SRBIT(4, 3),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
 			.tb_otp = true,
@@ -886,7 +898,7 @@ static const struct chip_info chipdb[] = {
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
-			.tb_bit = CHIP_SRBIT(2, 3),
+			.tb_bit = CHIP_SRBIT(4, 3),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
 			.tb_otp = true,
@@ -925,7 +937,7 @@ static const struct chip_info chipdb[] = {
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
-			.tb_bit = CHIP_SRBIT(2, 3),
+			.tb_bit = CHIP_SRBIT(4, 3),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
 			.tb_otp = true,
@@ -964,7 +976,7 @@ static const struct chip_info chipdb[] = {
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
-			.tb_bit = CHIP_SRBIT(2, 3),
+			.tb_bit = CHIP_SRBIT(4, 3),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
 			.tb_otp = true,
@@ -1004,7 +1016,7 @@ static const struct chip_info chipdb[] = {
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
-			.tb_bit = CHIP_SRBIT(2, 3),
+			.tb_bit = CHIP_SRBIT(4, 3),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
 			.tb_otp = true,
@@ -1045,7 +1057,7 @@ static const struct chip_info chipdb[] = {
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
-			.tb_bit = CHIP_SRBIT(2, 3),
+			.tb_bit = CHIP_SRBIT(4, 3),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
 			.tb_otp = true,
@@ -1433,7 +1445,7 @@ static const struct chip_info chipdb[] = {
 	{
 		/* IS25LP080D: ISSI IS25LP080D datasheet. Sections: 6.1 status register, 8
 		 * instruction set, 9 AC characteristics / program-erase timing. TB is in the OTP
-		 * function register (not modelled); QE is SR bit 6. Values from the datasheet as
+		 * function register (TBS, bit 1, RDFR 0x48); QE is SR bit 6. Values from the datasheet as
 		 * recalled, not re-read for this entry. */
 		.name = "IS25LP080D",
 		.vendor = "ISSI",
@@ -1458,12 +1470,14 @@ static const struct chip_info chipdb[] = {
 		.voltage_min_mv = 2300,
 		.voltage_max_mv = 3600,
 		.addr_mode = CHIP_ADDR_3B,
-		.flags = CHIP_F_SFDP | CHIP_F_FAST_READ,
+		.flags = CHIP_F_FR_ISSI | CHIP_F_SFDP | CHIP_F_FAST_READ,
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
+			.tb_bit = CHIP_SRBIT(4, 1),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
+			.tb_otp = true,
 		},
 		.source = CHIP_SRC_DATABASE,
 		.datasheet = "ISSI IS25LP080D datasheet",
@@ -1471,7 +1485,7 @@ static const struct chip_info chipdb[] = {
 	{
 		/* IS25LP016D: ISSI IS25LP016D datasheet. Sections: 6.1 status register, 8
 		 * instruction set, 9 AC characteristics / program-erase timing. TB is in the OTP
-		 * function register (not modelled); QE is SR bit 6. Values from the datasheet as
+		 * function register (TBS, bit 1, RDFR 0x48); QE is SR bit 6. Values from the datasheet as
 		 * recalled, not re-read for this entry. */
 		.name = "IS25LP016D",
 		.vendor = "ISSI",
@@ -1496,12 +1510,14 @@ static const struct chip_info chipdb[] = {
 		.voltage_min_mv = 2300,
 		.voltage_max_mv = 3600,
 		.addr_mode = CHIP_ADDR_3B,
-		.flags = CHIP_F_SFDP | CHIP_F_FAST_READ,
+		.flags = CHIP_F_FR_ISSI | CHIP_F_SFDP | CHIP_F_FAST_READ,
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
+			.tb_bit = CHIP_SRBIT(4, 1),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
+			.tb_otp = true,
 		},
 		.source = CHIP_SRC_DATABASE,
 		.datasheet = "ISSI IS25LP016D datasheet",
@@ -1509,7 +1525,7 @@ static const struct chip_info chipdb[] = {
 	{
 		/* IS25LP032D: ISSI IS25LP032D datasheet. Sections: 6.1 status register, 8
 		 * instruction set, 9 AC characteristics / program-erase timing. TB is in the OTP
-		 * function register (not modelled); QE is SR bit 6. Values from the datasheet as
+		 * function register (TBS, bit 1, RDFR 0x48); QE is SR bit 6. Values from the datasheet as
 		 * recalled, not re-read for this entry. */
 		.name = "IS25LP032D",
 		.vendor = "ISSI",
@@ -1534,12 +1550,14 @@ static const struct chip_info chipdb[] = {
 		.voltage_min_mv = 2300,
 		.voltage_max_mv = 3600,
 		.addr_mode = CHIP_ADDR_3B,
-		.flags = CHIP_F_SFDP | CHIP_F_FAST_READ,
+		.flags = CHIP_F_FR_ISSI | CHIP_F_SFDP | CHIP_F_FAST_READ,
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
+			.tb_bit = CHIP_SRBIT(4, 1),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
+			.tb_otp = true,
 		},
 		.source = CHIP_SRC_DATABASE,
 		.datasheet = "ISSI IS25LP032D datasheet",
@@ -1547,7 +1565,7 @@ static const struct chip_info chipdb[] = {
 	{
 		/* IS25LP064A: ISSI IS25LP064A datasheet. Sections: 6.1 status register, 8
 		 * instruction set, 9 AC characteristics / program-erase timing. TB is in the OTP
-		 * function register (not modelled); QE is SR bit 6. Values from the datasheet as
+		 * function register (TBS, bit 1, RDFR 0x48); QE is SR bit 6. Values from the datasheet as
 		 * recalled, not re-read for this entry. */
 		.name = "IS25LP064A",
 		.vendor = "ISSI",
@@ -1572,12 +1590,14 @@ static const struct chip_info chipdb[] = {
 		.voltage_min_mv = 2300,
 		.voltage_max_mv = 3600,
 		.addr_mode = CHIP_ADDR_3B,
-		.flags = CHIP_F_SFDP | CHIP_F_FAST_READ,
+		.flags = CHIP_F_FR_ISSI | CHIP_F_SFDP | CHIP_F_FAST_READ,
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
+			.tb_bit = CHIP_SRBIT(4, 1),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
+			.tb_otp = true,
 		},
 		.source = CHIP_SRC_DATABASE,
 		.datasheet = "ISSI IS25LP064A datasheet",
@@ -1585,8 +1605,12 @@ static const struct chip_info chipdb[] = {
 	{
 		/* IS25LP128F: ISSI IS25LP128F datasheet. Sections: 6.1 status register, 8
 		 * instruction set, 9 AC characteristics / program-erase timing. TB is in the OTP
-		 * function register (not modelled); QE is SR bit 6. Values from the datasheet as
-		 * recalled, not re-read for this entry. */
+		 * function register (TBS, bit 1, RDFR 0x48); QE is SR bit 6. Geometry checked
+		 * against the IS25LP128F/IS25WP128F data sheet Rev. A1 (2018-03-05), features page:
+		 * 16 MiB, 256-byte pages, 4/32/64 KiB erase, 2.30-3.60 V, 80 MHz normal read (0x03),
+		 * fast read up to 166 MHz (kept at 133 MHz here: the top speed depends on the
+		 * dummy-cycle setting); text at https://pdf.datasheet.live/524f6134/ti.com/ADC08100EVM.html .
+		 * Times and the status register as recalled, not re-read. */
 		.name = "IS25LP128F",
 		.vendor = "ISSI",
 		.jedec_id = 0x9d6018,
@@ -1606,19 +1630,21 @@ static const struct chip_info chipdb[] = {
 		.write_status_typ_us = 2000,
 		.write_status_max_us = 15000,
 		.max_clock_hz = MHZ(133),
-		.max_read_clock_hz = MHZ(50),
+		.max_read_clock_hz = MHZ(80),
 		.voltage_min_mv = 2300,
 		.voltage_max_mv = 3600,
 		.addr_mode = CHIP_ADDR_3B,
-		.flags = CHIP_F_SFDP | CHIP_F_FAST_READ,
+		.flags = CHIP_F_FR_ISSI | CHIP_F_SFDP | CHIP_F_FAST_READ,
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
+			.tb_bit = CHIP_SRBIT(4, 1),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
+			.tb_otp = true,
 		},
 		.source = CHIP_SRC_DATABASE,
-		.datasheet = "ISSI IS25LP128F datasheet",
+		.datasheet = "ISSI IS25LP128F/IS25WP128F data sheet Rev. A1 (2018-03-05)",
 	},
 	{
 		/* IS25LP256D: ISSI IS25LP256D/WP256D datasheet Rev. A6 (2019-04-15). Sections:
@@ -1649,12 +1675,14 @@ static const struct chip_info chipdb[] = {
 		.voltage_min_mv = 2300,
 		.voltage_max_mv = 3600,
 		.addr_mode = CHIP_ADDR_3B_4B,
-		.flags = CHIP_F_4B_OPCODES | CHIP_F_SFDP | CHIP_F_FAST_READ,
+		.flags = CHIP_F_FR_ISSI | CHIP_F_4B_OPCODES | CHIP_F_SFDP | CHIP_F_FAST_READ,
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
+			.tb_bit = CHIP_SRBIT(4, 1),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
+			.tb_otp = true,
 		},
 		.source = CHIP_SRC_DATABASE,
 		.datasheet = "ISSI IS25LP256D/WP256D datasheet Rev. A6 (2019-04-15)",
@@ -1662,7 +1690,7 @@ static const struct chip_info chipdb[] = {
 	{
 		/* IS25WP064A: ISSI IS25WP064A datasheet. Sections: 6.1 status register, 8
 		 * instruction set, 9 AC characteristics / program-erase timing. TB is in the OTP
-		 * function register (not modelled); QE is SR bit 6. Values from the datasheet as
+		 * function register (TBS, bit 1, RDFR 0x48); QE is SR bit 6. Values from the datasheet as
 		 * recalled, not re-read for this entry. */
 		.name = "IS25WP064A",
 		.vendor = "ISSI",
@@ -1687,12 +1715,14 @@ static const struct chip_info chipdb[] = {
 		.voltage_min_mv = 1650,
 		.voltage_max_mv = 1950,
 		.addr_mode = CHIP_ADDR_3B,
-		.flags = CHIP_F_SFDP | CHIP_F_FAST_READ,
+		.flags = CHIP_F_FR_ISSI | CHIP_F_SFDP | CHIP_F_FAST_READ,
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
+			.tb_bit = CHIP_SRBIT(4, 1),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
+			.tb_otp = true,
 		},
 		.source = CHIP_SRC_DATABASE,
 		.datasheet = "ISSI IS25WP064A datasheet",
@@ -1700,8 +1730,12 @@ static const struct chip_info chipdb[] = {
 	{
 		/* IS25WP128F: ISSI IS25WP128F datasheet. Sections: 6.1 status register, 8
 		 * instruction set, 9 AC characteristics / program-erase timing. TB is in the OTP
-		 * function register (not modelled); QE is SR bit 6. Values from the datasheet as
-		 * recalled, not re-read for this entry. */
+		 * function register (TBS, bit 1, RDFR 0x48); QE is SR bit 6. Geometry checked
+		 * against the IS25LP128F/IS25WP128F data sheet Rev. A1 (2018-03-05), features page:
+		 * 16 MiB, 256-byte pages, 4/32/64 KiB erase, 1.65-1.95 V, 80 MHz normal read (0x03),
+		 * fast read up to 166 MHz (kept at 133 MHz here: the top speed depends on the
+		 * dummy-cycle setting); text at https://pdf.datasheet.live/524f6134/ti.com/ADC08100EVM.html .
+		 * Times and the status register as recalled, not re-read. */
 		.name = "IS25WP128F",
 		.vendor = "ISSI",
 		.jedec_id = 0x9d7018,
@@ -1721,19 +1755,21 @@ static const struct chip_info chipdb[] = {
 		.write_status_typ_us = 2000,
 		.write_status_max_us = 15000,
 		.max_clock_hz = MHZ(133),
-		.max_read_clock_hz = MHZ(50),
+		.max_read_clock_hz = MHZ(80),
 		.voltage_min_mv = 1650,
 		.voltage_max_mv = 1950,
 		.addr_mode = CHIP_ADDR_3B,
-		.flags = CHIP_F_SFDP | CHIP_F_FAST_READ,
+		.flags = CHIP_F_FR_ISSI | CHIP_F_SFDP | CHIP_F_FAST_READ,
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
+			.tb_bit = CHIP_SRBIT(4, 1),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
+			.tb_otp = true,
 		},
 		.source = CHIP_SRC_DATABASE,
-		.datasheet = "ISSI IS25WP128F datasheet",
+		.datasheet = "ISSI IS25LP128F/IS25WP128F data sheet Rev. A1 (2018-03-05)",
 	},
 	{
 		/* IS25WP256D: ISSI IS25LP256D/WP256D datasheet Rev. A6 (2019-04-15). Sections:
@@ -1766,12 +1802,14 @@ static const struct chip_info chipdb[] = {
 		.voltage_min_mv = 1650,
 		.voltage_max_mv = 1950,
 		.addr_mode = CHIP_ADDR_3B_4B,
-		.flags = CHIP_F_4B_OPCODES | CHIP_F_SFDP | CHIP_F_FAST_READ,
+		.flags = CHIP_F_FR_ISSI | CHIP_F_4B_OPCODES | CHIP_F_SFDP | CHIP_F_FAST_READ,
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x3c,
+			.tb_bit = CHIP_SRBIT(4, 1),
 			.srp0_bit = CHIP_SRBIT(1, 7),
 			.bp_unit = KIB(64),
+			.tb_otp = true,
 		},
 		.source = CHIP_SRC_DATABASE,
 		.datasheet = "ISSI IS25LP256D/WP256D datasheet Rev. A6 (2019-04-15)",
@@ -2178,7 +2216,7 @@ static const struct chip_info chipdb[] = {
 		.voltage_min_mv = 2700,
 		.voltage_max_mv = 3600,
 		.addr_mode = CHIP_ADDR_3B,
-		.flags = CHIP_F_SR2 | CHIP_F_SR3 | CHIP_F_SFDP | CHIP_F_FAST_READ,
+		.flags = CHIP_F_SR2 | CHIP_F_SR3_33 | CHIP_F_SFDP | CHIP_F_FAST_READ,
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x1c,
@@ -2218,7 +2256,7 @@ static const struct chip_info chipdb[] = {
 		.voltage_min_mv = 2700,
 		.voltage_max_mv = 3600,
 		.addr_mode = CHIP_ADDR_3B,
-		.flags = CHIP_F_SR2 | CHIP_F_SR3 | CHIP_F_SFDP | CHIP_F_FAST_READ,
+		.flags = CHIP_F_SR2 | CHIP_F_SR3_33 | CHIP_F_SFDP | CHIP_F_FAST_READ,
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x1c,
@@ -2258,7 +2296,7 @@ static const struct chip_info chipdb[] = {
 		.voltage_min_mv = 2700,
 		.voltage_max_mv = 3600,
 		.addr_mode = CHIP_ADDR_3B,
-		.flags = CHIP_F_SR2 | CHIP_F_SR3 | CHIP_F_SFDP | CHIP_F_FAST_READ,
+		.flags = CHIP_F_SR2 | CHIP_F_SR3_33 | CHIP_F_SFDP | CHIP_F_FAST_READ,
 		.protect = {
 			.scheme = CHIP_PROT_BP,
 			.bp_mask = 0x1c,
@@ -2650,7 +2688,10 @@ static const struct chip_info chipdb[] = {
 		 * (instructions), 4.5 block protection register, Table 8-x (AC,
 		 * TSE/TBE/TSCE/TPP). 0xD8 erases 8, 32 or 64 KiB depending on the address, so
 		 * only the uniform 4 KiB erase is listed; all blocks power up write-protected:
-		 * ULBPR 0x98 clears them. */
+		 * ULBPR 0x98 clears them. Checked against DS20005119J (features page): 104 MHz at
+		 * 2.7-3.6 V but 80 MHz at 2.3-3.6 V, so max_clock is 80 MHz for the 2.3 V range the
+		 * entry allows; sector/block erase 18/25 ms, chip erase 35/50 ms, 256-byte pages;
+		 * text at https://pdfslide.net/documents/serial-quad-io-sqi-flash-memory-sst26vf064bsst26vf064ba.html . */
 		.name = "SST26VF064B",
 		.vendor = "Microchip",
 		.jedec_id = 0xbf2643,
@@ -2665,7 +2706,7 @@ static const struct chip_info chipdb[] = {
 		.chip_erase_max_ms = 50,
 		.page_program_typ_us = 1000,
 		.page_program_max_us = 1500,
-		.max_clock_hz = MHZ(104),
+		.max_clock_hz = MHZ(80),
 		.max_read_clock_hz = MHZ(40),
 		.voltage_min_mv = 2300,
 		.voltage_max_mv = 3600,
@@ -2675,7 +2716,7 @@ static const struct chip_info chipdb[] = {
 			.scheme = CHIP_PROT_SST26,
 		},
 		.source = CHIP_SRC_DATABASE,
-		.datasheet = "Microchip SST26VF064B data sheet",
+		.datasheet = "Microchip SST26VF064B/SST26VF064BA data sheet DS20005119J",
 	},
 	{
 		/* SST26WF080B: Microchip SST26WF080B data sheet. Sections: Table 5-1
@@ -2990,6 +3031,9 @@ static const struct chip_info chipdb[] = {
 		.voltage_max_mv = 3600,
 		.addr_mode = CHIP_ADDR_3B,
 		.flags = CHIP_F_FAST_READ | CHIP_F_SFDP,
+		.protect = {
+			.scheme = CHIP_PROT_AT25_GLOBAL,
+		},
 		.source = CHIP_SRC_DATABASE,
 		.datasheet = "Atmel AT25DF321A datasheet",
 	},

@@ -234,7 +234,9 @@ int nor_read_status(struct nor *nor, uint8_t *ret_sr1, uint8_t *ret_sr2, uint8_t
 	r = nor_read_sr(nor, NOR_OP_RDSR, &sr1);
 	if (r >= 0 && ret_sr2 && (nor->info.flags & CHIP_F_SR2))
 		r = nor_read_sr(nor, NOR_OP_RDSR2, &sr2);
-	if (r >= 0 && ret_sr3 && (nor->info.flags & CHIP_F_SR3))
+	if (r >= 0 && ret_sr3 && (nor->info.flags & CHIP_F_SR3_33))
+		r = nor_read_sr(nor, NOR_OP_RDSR3_33, &sr3);
+	else if (r >= 0 && ret_sr3 && (nor->info.flags & CHIP_F_SR3))
 		r = nor_read_sr(nor, NOR_OP_RDSR3, &sr3);
 	if (r < 0)
 		return r;
@@ -351,7 +353,9 @@ int nor_write_cmd(struct nor *nor, const uint8_t *hdr, size_t hdr_len, const uin
 int nor_read(struct nor *nor, uint32_t addr, uint8_t *buf, size_t len)
 {
 	const size_t max = spibus_max_transfer(nor->bus);
-	const bool fast = nor->info.max_read_clock_hz &&
+	/* 0x03 has a lower clock limit than everything else (datasheet AC characteristics,
+	 * fR vs fC); above it, 0x0B with one dummy byte */
+	const bool fast = (nor->info.flags & CHIP_F_FAST_READ) && nor->info.max_read_clock_hz &&
 			  spibus_speed(nor->bus) > nor->info.max_read_clock_hz;
 	int r;
 
@@ -547,8 +551,13 @@ int nor_chip_erase(struct nor *nor)
 
 int nor_idle(struct nor *nor)
 {
-	static const uint8_t wren = NOR_OP_WREN, ex4b = NOR_OP_EX4B, wrdi = NOR_OP_WRDI;
+	static const uint8_t wren = NOR_OP_WREN, ex4b = NOR_OP_EX4B, wrdi = NOR_OP_WRDI,
+			     clfsr = NOR_OP_CLFSR;
+	uint8_t sr1 = 0;
 	int r = 0, r2;
+
+	/* the next job reads the protection afresh: someone may change it between jobs */
+	nor->prot_valid = false;
 
 	if (nor->in_4b) {
 		struct spibus_seg segs[2];
@@ -566,5 +575,19 @@ int nor_idle(struct nor *nor)
 	r2 = spibus_cmd(nor->bus, &wrdi, 1, NULL, 0);
 	if (r2 < 0 && r >= 0)
 		r = nor_fail(nor, r2, "write-disable", false, 0, "WRDI failed");
+	/* Micron: error bits in the flag status register stay until cleared (datasheet "CLEAR
+	 * FLAG STATUS REGISTER"), and would make the next operation look failed */
+	if (nor->info.flags & CHIP_F_FSR) {
+		r2 = spibus_cmd(nor->bus, &clfsr, 1, NULL, 0);
+		if (r2 < 0 && r >= 0)
+			r = nor_fail(nor, r2, "clear-flag-status", false, 0, "CLFSR 0x50 failed");
+	}
+	/* WRDI is ignored by a busy chip, and by one that is not there: look */
+	r2 = nor_read_sr(nor, NOR_OP_RDSR, &sr1);
+	if (r2 < 0 && r >= 0)
+		r = r2;
+	else if (r2 >= 0 && (sr1 & NOR_SR_WEL) && !(sr1 & NOR_SR_WIP) && r >= 0)
+		r = nor_fail(nor, -EIO, "write-disable", false, 0,
+			     "WEL still set after WRDI (status 0x%02X)", sr1);
 	return r;
 }

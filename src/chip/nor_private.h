@@ -14,6 +14,7 @@ struct nor {
 	bool in_4b;		 /* EN4B sent and not yet undone */
 	bool prot_valid;	 /* prot caches the chip's protection */
 	struct nor_protect prot;
+	struct nor_protect_saved prot_raw; /* the registers prot was decoded from */
 	uint8_t last_status;	 /* status byte of the last completed wait */
 	uint64_t polls;		 /* status polls issued (diagnostics) */
 };
@@ -33,5 +34,7 @@ int nor_write_enable_prefix(struct nor *nor, struct spibus_seg *segs, size_t *n)
 int nor_addr_header(struct nor *nor, uint8_t op3, uint8_t op4, uint32_t addr, const char *opname,
 		    uint8_t hdr[5], size_t *ret_len);
 const struct chip_erase_type *nor_erase_type(const struct nor *nor, uint32_t size);
+/* Bytes of the SST26 block-protection register for this part (protect.c). */
+size_t nor_sst26_bpr_len(const struct chip_info *info);
 
 #endif

@@ -2,8 +2,8 @@
 /*
  * probe.c - identify: RDID -> chip database -> SFDP -> user geometry.
  *
- * SFDP is read in two steps (header and parameter headers, then as far as the tables we parse
- * reach) and bounded by sfdp_needed_len(); the parser treats every byte as hostile.
+ * SFDP is read in rounds (header, then the parameter headers, then as far as the tables we
+ * parse reach), each bounded by sfdp_needed_len(); the parser treats every byte as hostile.
  */
 #include "probe.h"
 
@@ -14,12 +14,14 @@
 #include <string.h>
 
 #include "chipdb.h"
+#include "log.h"
 #include "nor_private.h"
 #include "sfdp.h"
 #include "spibus.h"
 #include "util.h"
 
 #define SFDP_PROBE_LEN 64u
+#define SFDP_MAX_ROUNDS 4u
 
 int probe_read_id(struct spibus *bus, uint32_t *ret_id)
 {
@@ -63,42 +65,86 @@ static int fail(struct nor_error *e, int code, const char *fmt, ...)
 	return code;
 }
 
-/* 0 and sfdp filled when the chip answers a sane SFDP; -ENOENT when it has none. */
+/*
+ * 0 and *ret filled when the chip answers a sane SFDP; -ENOENT when it has none, -EBADMSG when
+ * it does not parse (both with a note); any other error is the bus failing, which the caller
+ * must not mistake for "no SFDP".
+ *
+ * sfdp_needed_len() is asked again after every read, because the first answer may only cover
+ * the parameter headers (8 or more of them do not fit the first chunk) and the tables are
+ * found from those (sfdp.h). Bounded by SFDP_MAX_ROUNDS and SFDP_MAX_LEN.
+ */
 static int read_sfdp(struct spibus *bus, uint32_t jedec_id, struct sfdp_info *ret,
 		     struct probe_report *rep)
 {
-	uint8_t head[SFDP_PROBE_LEN];
-	uint8_t *buf;
-	size_t need = 0;
+	uint8_t *buf, *nbuf;
+	size_t have = SFDP_PROBE_LEN, need = 0;
 	char err[200] = "";
 	int r;
 
-	r = nor_bus_read_sfdp(bus, 0, head, sizeof(head));
-	if (r < 0)
-		return r;
-	if (memcmp(head, "SFDP", 4) != 0)
-		return -ENOENT;
-	rep->has_sfdp = true;
-	r = sfdp_needed_len(head, sizeof(head), &need);
-	if (r < 0 || need == 0 || need > SFDP_MAX_LEN) {
-		note(rep, "SFDP header is not sane (needs %zu bytes), ignored.", need);
-		return -EBADMSG;
-	}
-	buf = malloc(MAX(need, sizeof(head)));
+	buf = malloc(have);
 	if (!buf)
 		return -ENOMEM;
-	memcpy(buf, head, sizeof(head));
-	if (need > sizeof(head))
-		r = nor_bus_read_sfdp(bus, 0, buf, need);
-	if (r >= 0)
-		r = sfdp_parse(buf, MAX(need, sizeof(head)), jedec_id, ret, err, sizeof(err));
-	free(buf);
+	r = nor_bus_read_sfdp(bus, 0, buf, have);
+	if (r < 0)
+		goto out;
+	if (memcmp(buf, "SFDP", 4) != 0) {
+		r = -ENOENT;
+		goto out;
+	}
+	rep->has_sfdp = true;
+	for (unsigned round = 0;; round++) {
+		r = sfdp_needed_len(buf, have, &need);
+		if (r < 0 || need == 0 || need > SFDP_MAX_LEN) {
+			note(rep, "SFDP header is not sane (needs %zu bytes), ignored.", need);
+			r = -EBADMSG;
+			goto out;
+		}
+		if (need <= have)
+			break;
+		if (round + 1 >= SFDP_MAX_ROUNDS) {
+			note(rep, "SFDP still asks for more after %u reads (%zu bytes), ignored.",
+			     SFDP_MAX_ROUNDS, need);
+			r = -EBADMSG;
+			goto out;
+		}
+		nbuf = realloc(buf, need);
+		if (!nbuf) {
+			r = -ENOMEM;
+			goto out;
+		}
+		buf = nbuf;
+		r = nor_bus_read_sfdp(bus, (uint32_t)have, buf + have, need - have);
+		if (r < 0)
+			goto out;
+		have = need;
+	}
+	r = sfdp_parse(buf, have, jedec_id, ret, err, sizeof(err));
 	if (r < 0) {
 		note(rep, "SFDP does not parse (%s), ignored.", err);
-		return r;
+		r = -EBADMSG;
+		goto out;
 	}
 	rep->sfdp_parsed = true;
-	return 0;
+out:
+	free(buf);
+	return r;
+}
+
+/*
+ * What we assume for a part no database entry describes: READ 0x03 only up to 33 MHz (the
+ * slowest fR we know of among current parts), 0x0B above; block protection by SR1 bits whose
+ * exact map is unknown (reported and refused, never ignored).
+ */
+#define UNKNOWN_READ_CLOCK_HZ 33000000u
+
+static void unknown_part_defaults(struct chip_info *info)
+{
+	info->flags |= CHIP_F_FAST_READ;
+	if (!info->max_read_clock_hz)
+		info->max_read_clock_hz = UNKNOWN_READ_CLOCK_HZ;
+	if (info->protect.scheme == CHIP_PROT_NONE)
+		info->protect.scheme = CHIP_PROT_SR1_UNKNOWN;
 }
 
 static void user_geometry(struct chip_info *info, uint32_t jedec_id, const struct probe_opts *o)
@@ -110,7 +156,17 @@ static void user_geometry(struct chip_info *info, uint32_t jedec_id, const struc
 	info->source = CHIP_SRC_CONFIG;
 	info->size = o ? o->size : 0;
 	info->page_size = o && o->page_size ? o->page_size : 256;
-	info->addr_mode = info->size > MIB(16) ? CHIP_ADDR_4B_ONLY : CHIP_ADDR_3B;
+	/*
+	 * Above 16 MiB: every such part we know powers up in 3-byte mode and takes EN4B (0xB7) /
+	 * EX4B (0xE9); sending 4-byte addresses to a chip still in 3-byte mode would write
+	 * somewhere else. nor_idle() leaves it in 3-byte mode again.
+	 */
+	if (info->size > MIB(16)) {
+		info->addr_mode = CHIP_ADDR_3B_4B;
+		info->flags |= CHIP_F_EN4B;
+	} else {
+		info->addr_mode = CHIP_ADDR_3B;
+	}
 	if (o && o->size && o->erase_size) {
 		info->n_erase = 1;
 		info->erase[0].size = o->erase_size;
@@ -118,6 +174,29 @@ static void user_geometry(struct chip_info *info, uint32_t jedec_id, const struc
 				       : o->erase_size == KIB(64) ? 0xD8
 								  : 0x20;
 	}
+	unknown_part_defaults(info);
+}
+
+/* ID 00 00 00 / FF FF FF: a busy chip ignores RDID too, so look at its status first. */
+static int no_id(struct spibus *bus, uint32_t id, struct nor_error *e)
+{
+	const uint8_t rdsr = NOR_OP_RDSR;
+	uint8_t sr = 0;
+
+	if (spibus_cmd(bus, &rdsr, 1, &sr, 1) >= 0 && sr != 0x00 && sr != 0xFF &&
+	    (sr & NOR_SR_WIP))
+		return fail(e, -ETIMEDOUT,
+			    "the chip answers but is busy: JEDEC ID reads %s and the status "
+			    "register 0x%02X (WIP set). A program or erase may still be running "
+			    "(probe again in a minute); if it stays busy the chip is stuck busy "
+			    "(power-cycle it)",
+			    id ? "ff ff ff" : "00 00 00", sr);
+	return fail(e, -ENODEV,
+		    "no chip answers: JEDEC ID reads %s. Check that the chip has power, "
+		    "CS/CLK/MOSI/MISO go to the right pins (MISO and MOSI not swapped), "
+		    "HOLD# and WP# are tied or driven high, and lower the SPI clock",
+		    id ? "ff ff ff (MISO floating or pulled high)"
+		       : "00 00 00 (MISO stuck low or no power)");
 }
 
 int probe_chip(struct spibus *bus, const struct probe_opts *o, struct nor **ret,
@@ -138,12 +217,7 @@ int probe_chip(struct spibus *bus, const struct probe_opts *o, struct nor **ret,
 		return fail(e, r, "reading the JEDEC ID failed: %s", spibus_name(bus));
 	rep->jedec_id = id;
 	if (id == 0 || id == 0xFFFFFF)
-		return fail(e, -ENODEV,
-			    "no chip answers: JEDEC ID reads %s. Check that the chip has power, "
-			    "CS/CLK/MOSI/MISO go to the right pins (MISO and MOSI not swapped), "
-			    "HOLD# and WP# are tied or driven high, and lower the SPI clock",
-			    id ? "ff ff ff (MISO floating or pulled high)"
-			       : "00 00 00 (MISO stuck low or no power)");
+		return no_id(bus, id, e);
 
 	db = chipdb_lookup(id);
 	rep->in_database = db != NULL;
@@ -152,6 +226,11 @@ int probe_chip(struct spibus *bus, const struct probe_opts *o, struct nor **ret,
 		if (!sfdp)
 			return fail(e, -ENOMEM, "out of memory");
 		rs = read_sfdp(bus, id, sfdp, rep);
+		if (rs < 0 && rs != -ENOENT && rs != -EBADMSG) {
+			free(sfdp);
+			return fail(e, rs, "reading SFDP (0x5A) failed: %s on %s",
+				    errno_name(rs), spibus_name(bus));
+		}
 	}
 
 	if (db) {
@@ -168,6 +247,7 @@ int probe_chip(struct spibus *bus, const struct probe_opts *o, struct nor **ret,
 	} else if (rs == 0) {
 		info = sfdp->info;
 		info.source = CHIP_SRC_SFDP;
+		unknown_part_defaults(&info);
 		note(rep, "JEDEC ID %06x is not in the database; geometry from SFDP.", id);
 	} else {
 		user_geometry(&info, id, o);

@@ -300,9 +300,14 @@ static void parse_4bait(struct parse *ps, const struct sfdp_table *t)
 		}
 		si->bfpt_erase[i].opcode_4b = op;
 	}
-	/* READ 0x13 or FAST_READ 0x0C, and PP 0x12: enough to never switch modes. */
-	if ((sup & 0x3) && (sup & (1u << 6)))
+	/*
+	 * CHIP_F_4B_OPCODES promises READ 0x13, FAST_READ 0x0C and PP 0x12 (nor_read picks one of
+	 * the reads by clock): all three or none, else EN4B stays the way in.
+	 */
+	if ((sup & 0x3) == 0x3 && (sup & (1u << 6)))
 		si->info.flags |= CHIP_F_4B_OPCODES;
+	else if (sup & 0x43)
+		note(si, "4-byte table lacks one of 0x13/0x0C/0x12, not using 4-byte opcodes");
 }
 
 /*
@@ -495,6 +500,11 @@ static void derive_addressing(struct sfdp_info *si)
 		break;
 	}
 
+	/* DWORD 16 bit 30: "always operates in 4-byte address mode" */
+	if ((si->enter_4b & 0x40) && ci->addr_mode != CHIP_ADDR_4B_ONLY) {
+		note(si, "DWORD 16 says the part always uses 4-byte addresses");
+		ci->addr_mode = CHIP_ADDR_4B_ONLY;
+	}
 	if (ci->addr_mode == CHIP_ADDR_3B) {
 		ci->flags &= ~(uint32_t)CHIP_F_4B_OPCODES;
 		for (unsigned i = 0; i < ci->n_erase; i++)

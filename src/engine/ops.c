@@ -103,6 +103,22 @@ static int nor_err(struct nor *nor, int r, struct nor_error *e)
 	return r;
 }
 
+/*
+ * The job already failed and the protection could not be put back either: keep the job's
+ * error and add the restore's ("protection NOT restored: ..."), so neither is lost.
+ */
+static void add_restore_failure(struct nor *nor, struct nor_error *e)
+{
+	const char *why = nor_last_error(nor)->detail;
+	size_t used = strnlen(e->detail, sizeof(e->detail));
+
+	for (const char *p = "; "; *p && used + 1 < sizeof(e->detail);)
+		e->detail[used++] = *p++;
+	while (*why && used + 1 < sizeof(e->detail))
+		e->detail[used++] = *why++;
+	e->detail[used] = '\0';
+}
+
 static bool h_cancelled(const struct ops_hooks *h)
 {
 	return h->cancelled && h->cancelled(h->ctx);
@@ -813,6 +829,8 @@ done:
 		res.unlocked = true;
 		if (r2 < 0 && r >= 0)
 			r = nor_err(nor, r2, &e);
+		else if (r2 < 0)
+			add_restore_failure(nor, &e);
 	}
 	write_teardown(&c);
 done_early:
@@ -1001,6 +1019,8 @@ out:
 		res.unlocked = true;
 		if (r2 < 0 && r >= 0)
 			r = nor_err(nor, r2, &e);
+		else if (r2 < 0)
+			add_restore_failure(nor, &e);
 	}
 	write_teardown(&c);
 	free(old);

@@ -25,8 +25,15 @@ static void check_srbit(const struct chip_info *c, uint8_t b, const char *what)
 {
 	if (!b)
 		return;
-	if (CHIP_SRBIT_REG(b) < 1 || CHIP_SRBIT_REG(b) > 3)
+	if (CHIP_SRBIT_REG(b) < 1 || CHIP_SRBIT_REG(b) > 4)
 		fail_msg("%s: %s in register %u", c->name, what, CHIP_SRBIT_REG(b));
+	if (CHIP_SRBIT_REG(b) == 4 && !(c->flags & (CHIP_F_CR_MX | CHIP_F_FR_ISSI)))
+		fail_msg("%s: %s in a configuration register the part does not have", c->name,
+			 what);
+	if (CHIP_SRBIT_REG(b) == 2 && !(c->flags & CHIP_F_SR2))
+		fail_msg("%s: %s in SR2, which the part does not read", c->name, what);
+	if (CHIP_SRBIT_REG(b) == 3 && !(c->flags & (CHIP_F_SR3 | CHIP_F_SR3_33)))
+		fail_msg("%s: %s in SR3, which the part does not read", c->name, what);
 	if (CHIP_SRBIT_REG(b) == 1 && (c->protect.bp_mask & (1u << CHIP_SRBIT_POS(b))))
 		fail_msg("%s: %s overlaps the BP mask", c->name, what);
 }
@@ -121,6 +128,9 @@ static void check_entry(const struct chip_info *c)
 		check_srbit(c, p->cmp_bit, "CMP");
 		check_srbit(c, p->srp0_bit, "SRP0");
 		check_srbit(c, p->srp1_bit, "SRP1");
+		check_srbit(c, p->wps_bit, "WPS");
+		if (p->wps_bit && CHIP_SRBIT_REG(p->wps_bit) != 3)
+			fail_msg("%s: WPS outside SR3", c->name);
 		if (p->tb_otp && !p->tb_bit)
 			fail_msg("%s: tb_otp without TB bit", c->name);
 		if (p->tb_otp && CHIP_SRBIT_REG(p->tb_bit) == 1)
@@ -129,6 +139,10 @@ static void check_entry(const struct chip_info *c)
 	case CHIP_PROT_SST26:
 		if (!(c->flags & CHIP_F_ULBPR) || p->bp_mask)
 			fail_msg("%s: SST26 protection needs ULBPR and no BP bits", c->name);
+		break;
+	case CHIP_PROT_AT25_GLOBAL:
+		if (p->bp_mask || c->size % (64u * 1024u))
+			fail_msg("%s: AT25 global protection with BP bits or odd size", c->name);
 		break;
 	case CHIP_PROT_NONE:
 		if (p->bp_mask)
@@ -361,7 +375,7 @@ static void big_parts_addressing(void **state)
 	assert_int_equal(w512->erase[2].opcode_4b, 0xdc);
 	assert_true(mx->flags & CHIP_F_CR_MX);
 	assert_true(mx->protect.tb_otp);
-	assert_int_equal(mx->protect.tb_bit, CHIP_SRBIT(2, 3));
+	assert_int_equal(mx->protect.tb_bit, CHIP_SRBIT(4, 3)); /* CR bit 3 */
 	assert_int_equal(mx->erase[1].opcode_4b, 0x5c);
 }
 

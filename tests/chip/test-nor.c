@@ -416,6 +416,171 @@ static void sfdp_that_contradicts_the_database_is_reported_and_ignored(void **st
 	free(img);
 }
 
+/* Chip erase (0x60/0xC7) on every simulated profile: everything reads 0xFF afterwards. */
+static void chip_erase_on_every_profile(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		struct simfix *f = simfix_open(parts[i].profile);
+		struct nor *nor = probe_ok(f);
+		const uint32_t size = nor_info(nor)->size;
+		const uint32_t at[3] = {0, size / 2 + 0x1234, size - 2};
+		uint8_t b = 0x00, back;
+
+		unlock_if_needed(nor);
+		for (size_t k = 0; k < ARRAY_SIZE(at); k++)
+			assert_int_equal(nor_program(nor, at[k], &b, 1), 0);
+		if (nor_chip_erase(nor) != 0)
+			fail_msg("%s: chip erase: %s", parts[i].profile, nor_last_error(nor)->detail);
+		assert_int_equal(nor_idle(nor), 0);
+		for (size_t k = 0; k < ARRAY_SIZE(at); k++) {
+			simfix_image_read(f, at[k], &back, 1);
+			if (back != 0xFF)
+				fail_msg("%s: 0x%06X reads 0x%02X after chip erase", parts[i].profile,
+					 at[k], back);
+		}
+		nor_free(nor);
+		simfix_close(f);
+	}
+}
+
+/* Every erase type of every profile erases exactly its aligned unit, nothing around it. */
+static void every_erase_size_on_every_profile(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		struct simfix *f = simfix_open(parts[i].profile);
+		struct nor *nor = probe_ok(f);
+		const struct chip_info *info = nor_info(nor);
+
+		unlock_if_needed(nor);
+		for (unsigned k = 0; k < info->n_erase; k++) {
+			const uint32_t sz = info->erase[k].size;
+			/* a unit in the upper half (4-byte region on big parts) with neighbours */
+			const uint32_t base = info->size / 2 + 4 * sz;
+			const uint32_t probe_at[4] = {base - 1, base, base + sz - 1, base + sz};
+			const uint8_t zero = 0x00;
+			uint8_t b;
+
+			for (size_t a = 0; a < ARRAY_SIZE(probe_at); a++)
+				assert_int_equal(nor_program(nor, probe_at[a], &zero, 1), 0);
+			if (nor_erase(nor, base, sz) != 0)
+				fail_msg("%s: erase %u at 0x%06X: %s", parts[i].profile, sz, base,
+					 nor_last_error(nor)->detail);
+			assert_int_equal(nor_idle(nor), 0);
+			simfix_image_read(f, base - 1, &b, 1);
+			assert_int_equal(b, 0x00);
+			simfix_image_read(f, base, &b, 1);
+			assert_int_equal(b, 0xFF);
+			simfix_image_read(f, base + sz - 1, &b, 1);
+			assert_int_equal(b, 0xFF);
+			simfix_image_read(f, base + sz, &b, 1);
+			if (b != 0x00)
+				fail_msg("%s: %u-byte erase at 0x%06X also erased 0x%06X",
+					 parts[i].profile, sz, base, base + sz);
+			/* clean up the neighbours for the next size */
+			assert_int_equal(nor_erase(nor, base - info->erase[0].size,
+						   info->erase[0].size), 0);
+			assert_int_equal(nor_erase(nor, base + sz, info->erase[0].size), 0);
+		}
+		nor_free(nor);
+		simfix_close(f);
+	}
+}
+
+static void stuck_wip_during_program_times_out_with_address(void **state)
+{
+	struct simfix *f = simfix_open("W25Q128JV");
+	struct nor *nor = probe_ok(f);
+	uint8_t data[16] = {0};
+	char err[128];
+
+	(void)state;
+	assert_int_equal(simchip_fault_parse(f->sim, "wip-stuck", err, sizeof(err)), 0);
+	assert_int_equal(nor_program(nor, 0x2010, data, sizeof(data)), -ETIMEDOUT);
+	assert_string_equal(nor_last_error(nor)->op, "program");
+	assert_int_equal(nor_last_error(nor)->addr, 0x2010);
+	/* tPP max 3 ms + 25 % + 2 ms */
+	assert_non_null(strstr(nor_last_error(nor)->detail, "WIP still set after 5 ms "
+							    "(datasheet max 3 ms)"));
+	nor_free(nor);
+	simfix_close(f);
+}
+
+static void micron_program_timeout_polls_the_flag_status_register(void **state)
+{
+	struct simfix *f = simfix_open("MT25QL256");
+	struct nor *nor = probe_ok(f);
+	uint8_t b = 0;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(simchip_fault_parse(f->sim, "wip-stuck", err, sizeof(err)), 0);
+	assert_int_equal(nor_program(nor, 0x100, &b, 1), -ETIMEDOUT);
+	assert_non_null(strstr(nor_last_error(nor)->detail, "busy flag still set after"));
+	nor_free(nor);
+	simfix_close(f);
+}
+
+/* The chip does not say when an erase left bits programmed: nor_erase succeeds and the
+ * read-back shows it (ops verifies every erase; see test-ops). */
+static void erase_fail_is_visible_in_the_read_back(void **state)
+{
+	struct simfix *f = simfix_open("GD25Q64C");
+	struct nor *nor = probe_ok(f);
+	const uint8_t zero[2] = {0, 0};
+	uint8_t back[2];
+	char err[128];
+
+	(void)state;
+	assert_int_equal(nor_program(nor, 0x3000, zero, 2), 0);
+	assert_int_equal(simchip_fault_parse(f->sim, "erase-fail", err, sizeof(err)), 0);
+	assert_int_equal(nor_erase(nor, 0x3000, KIB(4)), 0);
+	assert_int_equal(nor_read(nor, 0x3000, back, 2), 0);
+	assert_int_equal(back[0], 0x00); /* the first byte of the unit stayed */
+	assert_int_equal(back[1], 0xFF);
+	nor_free(nor);
+	simfix_close(f);
+}
+
+/* Micron: BP set on the chip after probing is seen before the erase is sent. */
+static void micron_erase_protected_behind_our_back_is_refused(void **state)
+{
+	struct simfix *f = simfix_open("MT25QL256");
+	struct nor *nor = probe_ok(f);
+	const uint8_t wren = 0x06, wrsr[2] = {0x01, 0x04}; /* BP=1: top 64 KiB */
+	const struct spibus_seg segs[2] = {{.tx = &wren, .len = 1, .cs_toggle = true},
+					   {.tx = wrsr, .len = 2}};
+
+	(void)state;
+	assert_int_equal(nor_erase(nor, MIB(32) - KIB(4), KIB(4)), 0);
+	assert_int_equal(spibus_transfer(f->bus, segs, 2), 0);
+	fclock_sleep_ns(spibus_clock(f->bus), 20 * NSEC_PER_MSEC);
+	assert_int_equal(nor_erase(nor, MIB(32) - KIB(4), KIB(4)), -EROFS);
+	assert_string_equal(nor_last_error(nor)->op, "write-protect");
+	nor_free(nor);
+	simfix_close(f);
+}
+
+/* SST25: an odd start goes through byte program (0x02), the even rest through AAI (0xAD). */
+static void sst25_odd_address_uses_byte_program_then_aai(void **state)
+{
+	struct simfix *f = simfix_open("SST25VF016B");
+	struct nor *nor = probe_ok(f);
+	uint8_t data[7], back[9];
+	const uint8_t want[9] = {0xFF, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0xFF};
+
+	(void)state;
+	memcpy(data, want + 1, sizeof(data));
+	assert_int_equal(nor_unlock(nor, NULL), 0);
+	assert_int_equal(nor_program(nor, 0x1001, data, sizeof(data)), 0); /* 0x1001..0x1007 */
+	assert_int_equal(nor_idle(nor), 0);
+	simfix_image_read(f, 0x1000, back, sizeof(back));
+	th_assert_bytes(back, want, sizeof(want));
+	nor_free(nor);
+	simfix_close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +597,13 @@ int main(void)
 		cmocka_unit_test(wp_with_srp_makes_unlock_fail_and_keeps_protection),
 		cmocka_unit_test(unknown_chip_without_sfdp_is_read_only_until_configured),
 		cmocka_unit_test(sfdp_that_contradicts_the_database_is_reported_and_ignored),
+		cmocka_unit_test(chip_erase_on_every_profile),
+		cmocka_unit_test(every_erase_size_on_every_profile),
+		cmocka_unit_test(stuck_wip_during_program_times_out_with_address),
+		cmocka_unit_test(micron_program_timeout_polls_the_flag_status_register),
+		cmocka_unit_test(erase_fail_is_visible_in_the_read_back),
+		cmocka_unit_test(micron_erase_protected_behind_our_back_is_refused),
+		cmocka_unit_test(sst25_odd_address_uses_byte_program_then_aai),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
