@@ -488,7 +488,7 @@ int nor_program(struct nor *nor, uint32_t addr, const uint8_t *buf, size_t len)
 		return nor_fail(nor, -EINVAL, "program", true, addr,
 				"%zu bytes at 0x%06X exceed the %u-byte chip", len, addr,
 				nor->info.size);
-	r = nor_protect_check(nor, addr, len);
+	r = nor_protect_check_cached(nor, addr, len);
 	if (r < 0)
 		return r;
 	if (nor->info.flags & CHIP_F_SST_AAI)
@@ -518,7 +518,7 @@ int nor_erase(struct nor *nor, uint32_t addr, uint32_t size)
 		return nor_fail(nor, -EINVAL, "erase", true, addr,
 				"%u-byte erase at 0x%06X is not aligned inside the chip", size,
 				addr);
-	r = nor_protect_check(nor, addr, size);
+	r = nor_protect_check_cached(nor, addr, size);
 	if (r < 0)
 		return r;
 	r = nor_addr_header(nor, et->opcode, et->opcode_4b, addr, "erase", hdr, &hdr_len);
@@ -540,7 +540,7 @@ int nor_chip_erase(struct nor *nor)
 						      : FALLBACK_CE_MAX_MS;
 	int r;
 
-	r = nor_protect_check(nor, 0, nor->info.size);
+	r = nor_protect_check_cached(nor, 0, nor->info.size);
 	if (r < 0)
 		return r;
 	r = nor_write_cmd(nor, &op, 1, NULL, 0, "chip-erase", 0, max_ms * 1000u);

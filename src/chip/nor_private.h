@@ -34,6 +34,11 @@ int nor_write_enable_prefix(struct nor *nor, struct spibus_seg *segs, size_t *n)
 int nor_addr_header(struct nor *nor, uint8_t op3, uint8_t op4, uint32_t addr, const char *opname,
 		    uint8_t hdr[5], size_t *ret_len);
 const struct chip_erase_type *nor_erase_type(const struct nor *nor, uint32_t size);
+/*
+ * nor_protect_check() against the state the job's first check read (read once if there is
+ * none): what nor_program()/nor_erase() ask before every command, at no bus cost.
+ */
+int nor_protect_check_cached(struct nor *nor, uint32_t addr, uint64_t len);
 /* Bytes of the SST26 block-protection register for this part (protect.c). */
 size_t nor_sst26_bpr_len(const struct chip_info *info);
 

@@ -29,8 +29,10 @@
  * state before is handed to the caller before the first write, an unlock the chip ignores is
  * detected by reading back (-EROFS), and a failure half-way writes the old state back.
  *
- * Every check before a write or erase reads SR1 (SST26: the block-protection register) again:
- * bits changed behind our back are seen at the cost of one status read. nor_idle() drops the
+ * nor_protect_check() (what a job calls before it starts changing the chip) reads SR1 (SST26:
+ * the block-protection register) again, so bits changed behind our back between jobs are seen
+ * at the cost of one status read; the per-command checks inside nor_program()/nor_erase() use
+ * that state, since a status read per page would cost 4% of a write. nor_idle() drops the
  * cache so every job starts from a full read.
  */
 #include "nor.h"
@@ -503,12 +505,8 @@ static int recheck(struct nor *nor)
 	return refresh(nor);
 }
 
-int nor_protect_check(struct nor *nor, uint32_t addr, uint64_t len)
+static int check_ranges(struct nor *nor, uint32_t addr, uint64_t len)
 {
-	int r = recheck(nor);
-
-	if (r < 0)
-		return r;
 	for (unsigned i = 0; i < nor->prot.n_ranges; i++) {
 		const struct nor_range *pr = &nor->prot.ranges[i];
 		uint64_t end = (uint64_t)addr + len, pend = (uint64_t)pr->addr + pr->len;
@@ -536,6 +534,20 @@ int nor_protect_check(struct nor *nor, uint32_t addr, uint64_t len)
 				(uint32_t)(pend - 1), nor->prot.description);
 	}
 	return 0;
+}
+
+int nor_protect_check(struct nor *nor, uint32_t addr, uint64_t len)
+{
+	int r = recheck(nor);
+
+	return r < 0 ? r : check_ranges(nor, addr, len);
+}
+
+int nor_protect_check_cached(struct nor *nor, uint32_t addr, uint64_t len)
+{
+	int r = nor->prot_valid ? 0 : refresh(nor);
+
+	return r < 0 ? r : check_ranges(nor, addr, len);
 }
 
 static uint32_t wrsr_max_us(const struct nor *nor)

@@ -543,7 +543,7 @@ static void erase_fail_is_visible_in_the_read_back(void **state)
 	simfix_close(f);
 }
 
-/* Micron: BP set on the chip after probing is seen before the erase is sent. */
+/* Micron: BP set on the chip after probing is seen by the next job's check, before any erase. */
 static void micron_erase_protected_behind_our_back_is_refused(void **state)
 {
 	struct simfix *f = simfix_open("MT25QL256");
@@ -556,6 +556,7 @@ static void micron_erase_protected_behind_our_back_is_refused(void **state)
 	assert_int_equal(nor_erase(nor, MIB(32) - KIB(4), KIB(4)), 0);
 	assert_int_equal(spibus_transfer(f->bus, segs, 2), 0);
 	fclock_sleep_ns(spibus_clock(f->bus), 20 * NSEC_PER_MSEC);
+	assert_int_equal(nor_protect_check(nor, MIB(32) - KIB(4), KIB(4)), -EROFS);
 	assert_int_equal(nor_erase(nor, MIB(32) - KIB(4), KIB(4)), -EROFS);
 	assert_string_equal(nor_last_error(nor)->op, "write-protect");
 	nor_free(nor);
