@@ -50,9 +50,11 @@ bail() { echo "Bail out! $*"; exit 1; }
 # ---- the root file system (cached) ----
 key=$(echo "$SUITE $PKGS" | sha256sum | cut -c1-12)
 base=$CACHE/$SUITE-$key
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock"
+flock 9 # one debootstrap at a time; later runs wait for it and use its result
 if [ ! -d "$base" ]; then
 	echo "# debootstrap $SUITE into $base (cached for later runs)"
-	mkdir -p "$CACHE"
 	rm -rf "$base.tmp"
 	debootstrap --variant=minbase --include="$PKGS" "$SUITE" "$base.tmp" "$MIRROR" \
 		>"$T/debootstrap.log" 2>&1 || { tail -n 20 "$T/debootstrap.log" | sed 's/^/# /'; bail "debootstrap failed"; }
@@ -60,6 +62,7 @@ if [ ! -d "$base" ]; then
 	mv "$base.tmp" "$base"
 fi
 cp -a --reflink=auto "$base" "$ROOT" || bail "copying the root file system"
+flock -u 9
 
 # ---- build and install flashd the way a packager would ----
 if ! { meson setup "$T/build" "$SRC" --prefix=/usr -Dtests=false -Dsystemd=enabled \
@@ -101,12 +104,19 @@ done
 # run a command inside the container
 cx() { nsenter -t "$CPID" -m -u -i -n -p -- "$@"; }
 state=
-for _ in $(seq 600); do
+for _ in $(seq 1200); do # two minutes: a loaded machine boots slowly
 	state=$(cx systemctl is-system-running 2>/dev/null)
 	case $state in running|degraded) break ;; esac
+	kill -0 "$NSPAWN_PID" 2>/dev/null || break
 	sleep 0.1
 done
-check_match "the container boots with systemd as PID 1" '^(running|degraded)$' "$state"
+if [[ ! "$state" =~ ^(running|degraded)$ ]]; then
+	echo "# state: '$state'; console:"
+	sed 's/^/# /' "$T/console.log" | tail -n 30
+	cx journalctl -b --no-pager 2>/dev/null | tail -n 30 | sed 's/^/# /'
+	bail "the container did not boot"
+fi
+ok "the container boots with systemd as PID 1"
 jctl() { cx journalctl -u flashd --no-pager -o cat "$@"; }
 rpc() { cx curl -s -X POST -H 'Content-Type: application/json' -d "$1" http://127.0.0.1:8080/rpc; }
 
