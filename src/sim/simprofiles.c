@@ -203,14 +203,15 @@ const struct sim_profile sim_builtin_profiles[] = {
 	{
 		/* Microchip SST26VF064B, DS20005119: block-protection register (RDBPR 72h, WBPR
 		 * 42h, ULBPR 98h), all blocks write-locked after power-up, tSE/tBE 25 ms max,
-		 * tPP 1.5 ms max. */
+		 * tPP 1.5 ms max. Block-Erase D8h erases 8, 32 or 64 KiB depending on where the
+		 * address falls (Table 3-1); the 64 KiB entry stands for all three. */
 		.name = "SST26VF064B",
 		.desc = "SST/Microchip 8 MiB 3.3 V, block-protection register",
 		.jedec_id = 0xbf2643,
 		.size = 8 * M,
 		.page = 256,
-		.n_erase = 1,
-		.erase = {{0x20, 0, 4 * K, 18000, 25000}},
+		.n_erase = 2,
+		.erase = {{0x20, 0, 4 * K, 18000, 25000}, {0xD8, 0, 64 * K, 18000, 25000}},
 		.ce_typ_ms = 35,
 		.ce_max_ms = 50,
 		.pp_typ_us = 1000,
