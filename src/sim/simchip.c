@@ -789,14 +789,17 @@ static void run_command(struct simchip *s, struct cmd *c)
 			s->wel = false;
 		break;
 	case 0x72:
+		/* RDBPR/WBPR move the register most significant byte first: BPR[143:136] is
+		 * the first byte on the wire (DS20005119 5.18, 5.19); bpr[] is indexed by bit. */
 		if (p->flags & SIMF_SST26)
-			cmd_rx(c, s->bpr, 0, MIN(cmd_left(c), s->bpr_len));
+			for (size_t i = 0; i < s->bpr_len && cmd_left(c); i++)
+				cmd_rx(c, &s->bpr[s->bpr_len - 1 - i], 0, 1);
 		break;
 	case 0x42:
 		if (!(p->flags & SIMF_SST26) || !s->wel)
 			break;
 		for (size_t i = 0; i < s->bpr_len && cmd_left(c); i++)
-			cmd_tx(c, &s->bpr[i]);
+			cmd_tx(c, &s->bpr[s->bpr_len - 1 - i]);
 		s->wel = false;
 		break;
 	case 0x98:

@@ -65,10 +65,49 @@ static void sst26_d8_erases_8k_32k_or_64k_by_address(void **state)
 	simfix_close(f);
 }
 
+static void sst26_rdbpr_sends_bpr_143_first(void **state)
+{
+	struct simfix *f = simfix_open("SST26VF064B");
+	const uint8_t op = 0x72;
+	uint8_t bpr[18], want[18];
+
+	(void)state;
+	/* power-up (4.5.1): every write-lock bit set, the 8 KiB sectors' read-lock bits clear;
+	 * BPR[143:128] are the 8 KiB sectors (read-lock odd, write-lock even) = 0x5555 */
+	memset(want, 0xFF, sizeof(want));
+	want[0] = 0x55;
+	want[1] = 0x55;
+	assert_int_equal(spibus_cmd(f->bus, &op, 1, bpr, sizeof(bpr)), 0);
+	assert_memory_equal(bpr, want, sizeof(want));
+	simfix_close(f);
+}
+
+static void sst26_wbpr_takes_bpr_143_first(void **state)
+{
+	struct simfix *f = simfix_open("SST26VF064B");
+	uint8_t wbpr[1 + 18] = {0x42}, bpr[18];
+	const uint8_t op = 0x72;
+
+	(void)state;
+	sst26_unlock(f->bus);
+	wbpr[18] = 0x01; /* last byte sent = BPR[7:0]; bit 0 = the 64 KiB block at 0x010000 */
+	raw_op(f->bus, 0x06);
+	raw_cmd(f->bus, wbpr, sizeof(wbpr));
+	assert_int_equal(spibus_cmd(f->bus, &op, 1, bpr, sizeof(bpr)), 0);
+	assert_memory_equal(bpr, wbpr + 1, sizeof(bpr));
+	assert_int_equal(raw_try_program(f->bus, 0x00FFFF, 3), 0x03);
+	assert_int_equal(raw_try_program(f->bus, 0x010000, 3), 0x00);
+	assert_int_equal(raw_try_program(f->bus, 0x01FFFF, 3), 0x00);
+	assert_int_equal(raw_try_program(f->bus, 0x020000, 3), 0x03);
+	simfix_close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sst26_d8_erases_8k_32k_or_64k_by_address),
+		cmocka_unit_test(sst26_rdbpr_sends_bpr_143_first),
+		cmocka_unit_test(sst26_wbpr_takes_bpr_143_first),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

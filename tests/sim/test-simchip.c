@@ -273,8 +273,9 @@ static void sst26_is_locked_until_ulbpr(void **state)
 
 	(void)state;
 	assert_int_equal(spibus_cmd(bus, &rdbpr, 1, bpr, sizeof(bpr)), 0);
-	assert_int_equal(bpr[0], 0xFF); /* 64 KiB blocks write-locked */
-	assert_int_equal(bpr[17], 0x55); /* top 8 KiB sectors: write-lock set, read-lock clear */
+	/* BPR[143:136] first: the top 8 KiB sectors, write-lock set, read-lock clear */
+	assert_int_equal(bpr[0], 0x55);
+	assert_int_equal(bpr[17], 0xFF); /* BPR[7:0]: 64 KiB blocks write-locked */
 	raw_op(bus, 0x06);
 	raw_cmd(bus, pp, sizeof(pp));
 	raw_wait_idle(bus);
