@@ -20,7 +20,7 @@ enum {
 	SIMF_WRSR_31 = 1u << 7,	 /* 0x31 writes SR2 */
 	SIMF_SR3 = 1u << 8,	 /* 0x15 / 0x11 */
 	SIMF_MX_CR = 1u << 9,	 /* Macronix configuration register: 0x15 reads, WRSR byte 2 */
-	SIMF_SST26 = 1u << 10,	 /* block-protection register 0x72/0x42, ULBPR 0x98 */
+	SIMF_SST26 = 1u << 10,	 /* BPR 0x72/0x42, ULBPR 0x98; 0x35 reads CR, WRSR byte 2 */
 	SIMF_WRSR_2 = 1u << 11,	 /* WRSR 0x01 accepts a second byte (SR2 or CR) */
 	SIMF_ADS = 1u << 12,	 /* SR3 bit 0 mirrors the address mode (Winbond) */
 };
@@ -53,6 +53,10 @@ struct sim_profile {
 	uint8_t tb, sec, cmp, srp0; /* SB() positions, 0 = absent */
 	uint32_t bp_unit;	    /* bytes at BP == 1 */
 	uint8_t sr1_init, sr2_init, sr3_init, cr_init;
+	/* bits a status write may change in SR1 and in the configuration register (Macronix CR
+	 * through WRSR's second byte, SST26 CR read with 35h); the rest are read-only. Bits in
+	 * cr_otp can be set but never cleared (Macronix TB). */
+	uint8_t sr1_wmask, cr_wmask, cr_otp;
 	const uint8_t *sfdp;
 	size_t sfdp_len;
 	bool owned; /* from sim_profile_from_sfdp: sfdp is ours to free */

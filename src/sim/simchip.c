@@ -528,17 +528,23 @@ static bool do_erase(struct simchip *s, uint32_t addr, uint32_t size)
 	return true;
 }
 
+/* Only the bits the datasheet calls writable change; WIP and WEL are never among them. */
 static void write_status(struct simchip *s, unsigned reg, uint8_t v)
 {
-	if (reg == 1)
-		s->sr[0] = (uint8_t)((s->sr[0] & 0x03) | (v & 0xFC));
-	else if (reg == 2)
+	const struct sim_profile *p = s->p;
+	uint8_t m;
+
+	if (reg == 1) {
+		m = p->sr1_wmask & (uint8_t)~(SR_WIP | SR_WEL);
+		s->sr[0] = (uint8_t)((s->sr[0] & ~m) | (v & m));
+	} else if (reg == 2) {
 		s->sr[1] = (uint8_t)((s->sr[1] & 0x80) | (v & 0x7F));
-	else if (reg == 3)
+	} else if (reg == 3) {
 		s->sr[2] = (uint8_t)((s->sr[2] & 0x01) | (v & 0xFE));
-	else if (reg == 4)
-		/* Macronix CR: TB (bit 3) is OTP, it can only be set */
-		s->cr = (uint8_t)((v & ~0x08u) | (s->cr & 0x08) | (v & 0x08));
+	} else if (reg == 4) {
+		m = p->cr_wmask;
+		s->cr = (uint8_t)((s->cr & ~m) | (v & m) | (s->cr & p->cr_otp));
+	}
 }
 
 /* Execute one command (one CS period) of len bytes. */
@@ -599,7 +605,9 @@ static void run_command(struct simchip *s, struct cmd *c)
 		}
 		break;
 	case 0x35:
-		if (p->flags & (SIMF_SR2 | SIMF_SST26))
+		if (p->flags & SIMF_SST26)
+			cmd_rx(c, NULL, s->cr, cmd_left(c)); /* RDCR (DS20005119 5.21) */
+		else if (p->flags & SIMF_SR2)
 			cmd_rx(c, NULL, s->sr[1], cmd_left(c));
 		break;
 	case 0x15:
@@ -762,7 +770,7 @@ static void run_command(struct simchip *s, struct cmd *c)
 		if (cmd_tx(c, &b))
 			write_status(s, 1, b);
 		if ((p->flags & SIMF_WRSR_2) && cmd_tx(c, &b))
-			write_status(s, (p->flags & SIMF_MX_CR) ? 4 : 2, b);
+			write_status(s, (p->flags & (SIMF_MX_CR | SIMF_SST26)) ? 4 : 2, b);
 		s->ewsr = false;
 		start_busy(s, busy_time_ns(s, p->tw_typ_us, p->tw_max_us));
 		break;

@@ -53,6 +53,7 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.sr3_init = 0x60, /* driver strength 25 % */
 		.sfdp = sim_sfdp_w25q128jv,
 		.sfdp_len = sizeof(sim_sfdp_w25q128jv),
+		.sr1_wmask = 0xFC,
 	},
 	{
 		/* Winbond W25Q256JV, datasheet rev. G: 8.1 (SR3 ADS/ADP), 8.2.4x 4-byte
@@ -81,6 +82,7 @@ const struct sim_profile sim_builtin_profiles[] = {
 		WINBOND_4BP,
 		.bp_unit = 64 * K,
 		.sr2_init = 0x02,
+		.sr1_wmask = 0xFC,
 	},
 	{
 		/* Macronix MX25L12835F, datasheet rev. 1.6: status register (BP0-3, QE, SRWD),
@@ -110,6 +112,9 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.tb = SB(4, 3),
 		.srp0 = SB(1, 7),
 		.bp_unit = 64 * K,
+		.sr1_wmask = 0xFC,
+		.cr_wmask = 0xCF, /* ODS0-2, TB, DC0-1 */
+		.cr_otp = 0x08,
 	},
 	{
 		/* Macronix MX25L25645G, datasheet rev. 1.4: 4-byte instructions 13h 0Ch 12h 21h
@@ -140,6 +145,9 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.bp_unit = 64 * K,
 		.sfdp = sim_sfdp_mx25l25645g,
 		.sfdp_len = sizeof(sim_sfdp_mx25l25645g),
+		.sr1_wmask = 0xFC,
+		.cr_wmask = 0xCF, /* ODS0-2, TB, DC0-1 */
+		.cr_otp = 0x08,
 	},
 	{
 		/* GigaDevice GD25Q64C, datasheet rev. 2.7: SR0-15 (BP0-4 with BP3 = TB, BP4 =
@@ -170,6 +178,7 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.cmp = SB(2, 6),
 		.srp0 = SB(1, 7),
 		.bp_unit = 128 * K,
+		.sr1_wmask = 0xFC,
 	},
 	{
 		/* Microchip SST25VF016B, DS20005044: byte program 02h + AAI word program ADh,
@@ -199,6 +208,7 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.srp0 = SB(1, 7),
 		.bp_unit = 64 * K,
 		.sr1_init = 0x1C, /* BP0-2 set: everything protected after power-up */
+		.sr1_wmask = 0xBC, /* BP0-3 and BPL; AAI (bit 6) is read-only */
 	},
 	{
 		/* Microchip SST26VF064B, DS20005119: block-protection register (RDBPR 72h, WBPR
@@ -222,9 +232,12 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.fast_max_hz = 104000000,
 		.mv_min = 2700,
 		.mv_max = 3600,
-		.flags = SIMF_SST26 | SIMF_SR2,
+		.flags = SIMF_SST26 | SIMF_WRSR_2,
 		.sfdp = sim_sfdp_sst26vf064b,
 		.sfdp_len = sizeof(sim_sfdp_sst26vf064b),
+		.sr1_wmask = 0x00, /* Table 5-2: every status bit is read-only */
+		.cr_init = 0x08, /* BPNV: no block locked for good */
+		.cr_wmask = 0x82, /* Table 5-3: IOC and WPEN */
 	},
 	{
 		/* ISSI IS25WP256D, datasheet rev. A: 1.65-1.95 V, 4-byte instructions, BP0-3,
@@ -254,6 +267,7 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.bp_unit = 64 * K,
 		.sfdp = sim_sfdp_is25wp256,
 		.sfdp_len = sizeof(sim_sfdp_is25wp256),
+		.sr1_wmask = 0xFC,
 	},
 	{
 		/* Micron MT25QL256ABA, datasheet rev. K: flag status register (ready, erase,
@@ -283,6 +297,7 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.tb = SB(1, 5),
 		.srp0 = SB(1, 7),
 		.bp_unit = 64 * K,
+		.sr1_wmask = 0xFC,
 	},
 	{
 		/* Winbond W25Q512JV, datasheet rev. B: 4-byte instructions, BP0-3 + TB. */
@@ -310,6 +325,7 @@ const struct sim_profile sim_builtin_profiles[] = {
 		WINBOND_4BP,
 		.bp_unit = 128 * K,
 		.sr2_init = 0x02,
+		.sr1_wmask = 0xFC,
 	},
 	{
 		/* No such part: a JEDEC ID no database lists, described only by its SFDP, so
@@ -333,6 +349,7 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.fast_max_hz = 133000000,
 		.mv_min = 2700,
 		.mv_max = 3600,
+		.sr1_wmask = 0xFC,
 	},
 };
 

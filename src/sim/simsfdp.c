@@ -108,6 +108,7 @@ int sim_profile_from_sfdp(const uint8_t *sfdp, size_t len, uint32_t jedec_id,
 	p->pp_max_us = 5000;
 	p->ce_typ_ms = 100000;
 	p->ce_max_ms = 400000;
+	p->sr1_wmask = 0xFC;
 	if (bfpt_dw >= 10)
 		mult = 2 * ((get_le32(bfpt + 36) & 0xF) + 1);
 	for (unsigned t = 0; t < 4; t++) {

@@ -102,12 +102,40 @@ static void sst26_wbpr_takes_bpr_143_first(void **state)
 	simfix_close(f);
 }
 
+static void sst26_status_register_is_read_only(void **state)
+{
+	struct simfix *f = simfix_open("SST26VF064B");
+
+	(void)state;
+	/* Table 5-2: WEL, WSE, WSP, WPLD, SEC and both BUSY bits are read-only */
+	raw_write_reg(f->bus, 0x01, (const uint8_t[]){0xFC, 0x08}, 2);
+	assert_int_equal(raw_reg(f->bus, 0x05), 0x00);
+	simfix_close(f);
+}
+
+static void sst26_configuration_register_writes_only_ioc_and_wpen(void **state)
+{
+	struct simfix *f = simfix_open("SST26VF064B");
+
+	(void)state;
+	/* Table 5-3: BPNV (bit 3) reads 1 until a block is locked for good; IOC (1) and WPEN
+	 * (7) are the writable bits; the rest are reserved and read 0 */
+	assert_int_equal(raw_reg(f->bus, 0x35), 0x08);
+	raw_write_reg(f->bus, 0x01, (const uint8_t[]){0x00, 0xFF}, 2);
+	assert_int_equal(raw_reg(f->bus, 0x35), 0x8A);
+	raw_write_reg(f->bus, 0x01, (const uint8_t[]){0x00, 0x00}, 2);
+	assert_int_equal(raw_reg(f->bus, 0x35), 0x08);
+	simfix_close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sst26_d8_erases_8k_32k_or_64k_by_address),
 		cmocka_unit_test(sst26_rdbpr_sends_bpr_143_first),
 		cmocka_unit_test(sst26_wbpr_takes_bpr_143_first),
+		cmocka_unit_test(sst26_status_register_is_read_only),
+		cmocka_unit_test(sst26_configuration_register_writes_only_ioc_and_wpen),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
