@@ -23,6 +23,7 @@ enum {
 	SIMF_SST26 = 1u << 10,	 /* BPR 0x72/0x42, ULBPR 0x98; 0x35 reads CR, WRSR byte 2 */
 	SIMF_WRSR_2 = 1u << 11,	 /* WRSR 0x01 accepts a second byte (SR2 or CR) */
 	SIMF_ADS = 1u << 12,	 /* SR3 bit 0 mirrors the address mode (Winbond) */
+	SIMF_CE_C7_ONLY = 1u << 13, /* chip erase is C7h; 60h is no command (SST26) */
 };
 
 /* Register bit: reg 1..3 in the high nibble, bit in the low three; reg 4 = Macronix CR. */

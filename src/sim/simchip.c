@@ -408,7 +408,7 @@ static uint8_t status1(struct simchip *s)
 		s->wel_clear_at_end = false;
 	}
 	if (busy(s) || atomic_load(&s->wip_stuck))
-		v |= SR_WIP;
+		v |= (s->p->flags & SIMF_SST26) ? SR_WIP | 0x80 : SR_WIP; /* SST26: BUSY twice */
 	if (s->wel)
 		v |= SR_WEL;
 	if (s->aai)
@@ -744,7 +744,7 @@ static void run_command(struct simchip *s, struct cmd *c)
 	}
 	case 0x60:
 	case 0xC7:
-		if (!s->wel)
+		if (!s->wel || (op == 0x60 && (p->flags & SIMF_CE_C7_ONLY)))
 			break;
 		{
 			bool any = false;

@@ -95,10 +95,10 @@ static void sst26_wbpr_takes_bpr_143_first(void **state)
 	raw_cmd(f->bus, wbpr, sizeof(wbpr));
 	assert_int_equal(spibus_cmd(f->bus, &op, 1, bpr, sizeof(bpr)), 0);
 	assert_memory_equal(bpr, wbpr + 1, sizeof(bpr));
-	assert_int_equal(raw_try_program(f->bus, 0x00FFFF, 3), 0x03);
+	assert_int_equal(raw_try_program(f->bus, 0x00FFFF, 3), 0x83);
 	assert_int_equal(raw_try_program(f->bus, 0x010000, 3), 0x00);
 	assert_int_equal(raw_try_program(f->bus, 0x01FFFF, 3), 0x00);
-	assert_int_equal(raw_try_program(f->bus, 0x020000, 3), 0x03);
+	assert_int_equal(raw_try_program(f->bus, 0x020000, 3), 0x83);
 	simfix_close(f);
 }
 
@@ -128,6 +128,21 @@ static void sst26_configuration_register_writes_only_ioc_and_wpen(void **state)
 	simfix_close(f);
 }
 
+static void sst26_busy_shows_in_bits_0_and_7(void **state)
+{
+	struct simfix *f = simfix_open("SST26VF064B");
+	const uint8_t pp[5] = {0x02, 0x10, 0x00, 0x00, 0x5A};
+
+	(void)state;
+	sst26_unlock(f->bus);
+	raw_op(f->bus, 0x06);
+	raw_cmd(f->bus, pp, sizeof(pp));
+	assert_int_equal(raw_reg(f->bus, 0x05), 0x83); /* BUSY, WEL, BUSY */
+	raw_wait_idle(f->bus);
+	assert_int_equal(raw_reg(f->bus, 0x05), 0x00);
+	simfix_close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -136,6 +151,7 @@ int main(void)
 		cmocka_unit_test(sst26_wbpr_takes_bpr_143_first),
 		cmocka_unit_test(sst26_status_register_is_read_only),
 		cmocka_unit_test(sst26_configuration_register_writes_only_ioc_and_wpen),
+		cmocka_unit_test(sst26_busy_shows_in_bits_0_and_7),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
