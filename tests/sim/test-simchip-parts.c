@@ -143,6 +143,29 @@ static void sst26_busy_shows_in_bits_0_and_7(void **state)
 	simfix_close(f);
 }
 
+static void sst26_chip_erase_is_c7_only(void **state)
+{
+	struct simfix *f = simfix_open("SST26VF064B");
+	const uint8_t zero = 0;
+	uint8_t b;
+
+	(void)state;
+	sst26_unlock(f->bus);
+	raw_program(f->bus, 0x02, 0x400000, &zero, 1, 3);
+	/* Table 5-1 lists Chip-Erase as C7h only: 60h is not a command, WEL stays set */
+	raw_op(f->bus, 0x06);
+	raw_op(f->bus, 0x60);
+	assert_int_equal(raw_reg(f->bus, 0x05), 0x02);
+	simfix_image_read(f, 0x400000, &b, 1);
+	assert_int_equal(b, 0x00);
+	raw_op(f->bus, 0xC7);
+	assert_int_equal(raw_reg(f->bus, 0x05), 0x83);
+	raw_wait_idle(f->bus);
+	simfix_image_read(f, 0x400000, &b, 1);
+	assert_int_equal(b, 0xFF);
+	simfix_close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -152,6 +175,7 @@ int main(void)
 		cmocka_unit_test(sst26_status_register_is_read_only),
 		cmocka_unit_test(sst26_configuration_register_writes_only_ioc_and_wpen),
 		cmocka_unit_test(sst26_busy_shows_in_bits_0_and_7),
+		cmocka_unit_test(sst26_chip_erase_is_c7_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
