@@ -15,7 +15,12 @@
  *   program-fail       page program leaves bit 7 of each page's first byte set
  *   erase-fail         erase leaves the first byte of each erased unit as it was
  *   xfer-error=N       the Nth transaction from now fails with -EIO (N >= 1)
- *   swap=PROFILE       a different chip (same size) answers from the next transaction on
+ *   swap=PROFILE       a different chip (same size, same image) answers from the next
+ *                      transaction on, in its power-up state (its registers' defaults,
+ *                      WEL/AAI/4-byte mode cleared, not busy, SST26 blocks locked)
+ *   swap=PROFILE@N     the same after N more transactions (N >= 1) of the present chip
+ *   swap=PROFILE@write the same once the first program or erase accepted from now on has
+ *                      finished: the transaction that finds it idle meets the new chip
  *   wp                 WP# is held low: with SRP set, status register writes are ignored
  *   clear              remove every fault
  *
@@ -61,6 +66,15 @@ struct simchip_opts {
 	size_t max_transfer;	 /* bytes per direction in one transaction (default 65536) */
 	bool randomise_times;	 /* busy times uniform in [typical, maximum] */
 	uint64_t seed;		 /* for randomise_times */
+	/*
+	 * Called when a swap fault takes effect, on the thread driving the bus, before the
+	 * transaction the new chip answers (its number counts from open, the first is 1):
+	 * the place to log the new identity. NULL: not reported (simchip_get_stats() still
+	 * counts swaps and simchip_profile() names the chip).
+	 */
+	void (*on_swap)(void *userdata, const struct sim_profile *from,
+			const struct sim_profile *to, uint64_t transaction);
+	void *userdata;
 };
 
 void simchip_opts_init(struct simchip_opts *o);
@@ -84,10 +98,18 @@ struct simchip_stats {
 	uint64_t status_polls;
 	uint64_t busy_ns;     /* time the chip spent busy */
 	uint64_t modelled_ns; /* modelled time since open */
+	uint64_t programs;    /* program commands accepted (AAI: each word) */
+	uint64_t erases;      /* erase commands accepted, chip erase included */
+	uint64_t swaps;	      /* swap faults that took effect */
 };
 
+/* Any thread; each field is read atomically, the set is not a snapshot. */
 void simchip_get_stats(const struct simchip *s, struct simchip_stats *ret);
+/* Zeroes every counter but modelled_ns. */
 void simchip_reset_stats(struct simchip *s);
+
+/* The part answering now (changes when a swap fault takes effect); any thread. */
+const struct sim_profile *simchip_profile(const struct simchip *s);
 
 int simchip_fault_parse(struct simchip *s, const char *spec, char *err, size_t errlen);
 

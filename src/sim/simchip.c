@@ -55,7 +55,6 @@ struct simchip {
 	struct simclock clk;
 	char name[48];
 	const struct sim_profile *p;
-	const struct sim_profile *orig;
 	struct simchip_opts o;
 	int fd;
 
@@ -67,7 +66,7 @@ struct simchip {
 
 	/* chip state */
 	uint8_t sr[3], cr, fsr;
-	bool wel, wel_clear_at_end, ewsr, in_4b, aai, aai_started, deep_pd;
+	bool wel, wel_clear_at_end, ewsr, in_4b, aai;
 	uint32_t aai_addr;
 	uint64_t busy_until;
 	uint8_t bpr[32];
@@ -84,10 +83,17 @@ struct simchip {
 	_Atomic int miso;
 	_Atomic bool wip_stuck, program_fail, erase_fail, wp_low;
 	_Atomic uint64_t xfer_error_in;
+	/* swap: swap_to is stored last and read first; then either after swap_after more
+	 * transactions, or (swap_on_write) once a program/erase accepted after swap_mark
+	 * has finished */
 	_Atomic(const struct sim_profile *) swap_to;
+	_Atomic uint64_t swap_after, swap_mark, writes; /* writes: never reset */
+	_Atomic bool swap_on_write;
+	_Atomic(const struct sim_profile *) cur; /* s->p, for other threads */
 
 	/* stats */
-	_Atomic uint64_t st_txn, st_bytes, st_polls, st_busy, st_model;
+	_Atomic uint64_t st_txn, st_bytes, st_polls, st_busy, st_model, st_programs, st_erases,
+		st_swaps;
 };
 
 /* ---- time ---- */
@@ -320,6 +326,35 @@ static void sst26_power_up(struct simchip *s)
 			s->bpr[bit / 8] |= (uint8_t)(1u << (bit % 8));
 }
 
+/*
+ * The state a part is in after power-up, from its profile: registers at their defaults,
+ * WEL/EWSR/AAI/4-byte mode cleared, not busy, SST26 blocks locked, its own SFDP. Used at
+ * open and when a swap fault puts another chip on the bus (which was powered off to do it).
+ */
+static void power_up(struct simchip *s, const struct sim_profile *p)
+{
+	s->p = p;
+	atomic_store(&s->cur, p);
+	s->sr[0] = p->sr1_init;
+	s->sr[1] = p->sr2_init;
+	s->sr[2] = p->sr3_init;
+	s->cr = p->cr_init;
+	s->fsr = 0;
+	s->wel = s->wel_clear_at_end = s->ewsr = s->in_4b = s->aai = false;
+	s->aai_addr = 0;
+	s->busy_until = 0;
+	s->bpr_len = 0;
+	memset(s->bpr, 0, sizeof(s->bpr));
+	if (p->flags & SIMF_SST26)
+		sst26_power_up(s);
+	if (p->sfdp) {
+		s->sfdp_len = MIN(p->sfdp_len, (size_t)SFDP_BUF);
+		memcpy(s->sfdp, p->sfdp, s->sfdp_len);
+	} else {
+		s->sfdp_len = sim_sfdp_generate(p, s->sfdp, sizeof(s->sfdp));
+	}
+}
+
 /* ---- the command stream of one chip-select period ---- */
 
 struct cmd {
@@ -499,6 +534,8 @@ static bool do_program(struct simchip *s, uint32_t addr, const uint8_t *data, si
 			cache_touch(s, a, 1);
 		}
 	}
+	atomic_fetch_add(&s->st_programs, 1);
+	atomic_fetch_add(&s->writes, 1);
 	return true;
 }
 
@@ -525,6 +562,8 @@ static bool do_erase(struct simchip *s, uint32_t addr, uint32_t size)
 			b[0] = first;
 		cache_touch(s, a, n);
 	}
+	atomic_fetch_add(&s->st_erases, 1);
+	atomic_fetch_add(&s->writes, 1);
 	return true;
 }
 
@@ -631,10 +670,7 @@ static void run_command(struct simchip *s, struct cmd *c)
 		break;
 	case 0x04:
 		s->wel = false;
-		if (s->aai) {
-			s->aai = false;
-			s->aai_started = false;
-		}
+		s->aai = false;
 		break;
 	case 0x50:
 		if (p->flags & SIMF_EWSR)
@@ -850,6 +886,35 @@ static void run_command(struct simchip *s, struct cmd *c)
 	cmd_rx(c, NULL, 0xFF, cmd_left(c));
 }
 
+/* Whether a pending swap takes effect before this transaction (see struct simchip). */
+static bool swap_due(struct simchip *s)
+{
+	uint64_t left;
+
+	if (atomic_load(&s->swap_on_write))
+		return atomic_load(&s->writes) > atomic_load(&s->swap_mark) && !busy(s);
+	left = atomic_load(&s->swap_after);
+	if (left) {
+		atomic_store(&s->swap_after, left - 1);
+		return false;
+	}
+	return true;
+}
+
+static void do_swap(struct simchip *s, const struct sim_profile *to)
+{
+	const struct sim_profile *from = s->p;
+
+	/* a fault set meanwhile from another thread wins; it is seen on the next transaction */
+	if (!atomic_compare_exchange_strong(&s->swap_to, &to, NULL))
+		return;
+	(void)cache_flush(s);
+	power_up(s, to);
+	atomic_fetch_add(&s->st_swaps, 1);
+	if (s->o.on_swap)
+		s->o.on_swap(s->o.userdata, from, to, atomic_load(&s->st_txn));
+}
+
 static int sim_transfer(struct spibus *bus, const struct spibus_seg *segs, size_t n)
 {
 	struct simchip *s = (struct simchip *)bus;
@@ -868,19 +933,9 @@ static int sim_transfer(struct spibus *bus, const struct spibus_seg *segs, size_
 	if (tx_total > s->bus.max_transfer || rx_total > s->bus.max_transfer)
 		return -EMSGSIZE;
 
-	swap = atomic_exchange(&s->swap_to, NULL);
-	if (swap) {
-		s->p = swap;
-		s->in_4b = false;
-		s->wel = false;
-		s->busy_until = 0;
-		memset(s->sr, 0, sizeof(s->sr));
-		s->sr[0] = swap->sr1_init;
-		s->sfdp_len = swap->sfdp ? MIN(swap->sfdp_len, (size_t)SFDP_BUF)
-					 : sim_sfdp_generate(swap, s->sfdp, sizeof(s->sfdp));
-		if (swap->sfdp)
-			memcpy(s->sfdp, swap->sfdp, s->sfdp_len);
-	}
+	swap = atomic_load(&s->swap_to);
+	if (swap && swap_due(s))
+		do_swap(s, swap);
 
 	atomic_fetch_add(&s->st_txn, 1);
 	atomic_fetch_add(&s->st_bytes, total);
@@ -1048,21 +1103,9 @@ int simchip_open(const struct sim_profile *p, const char *image_path, const stru
 		free(s);
 		return r;
 	}
-	s->p = s->orig = p;
 	s->o = *o;
 	s->rng = o->seed ? o->seed : 1;
-	s->sr[0] = p->sr1_init;
-	s->sr[1] = p->sr2_init;
-	s->sr[2] = p->sr3_init;
-	s->cr = p->cr_init;
-	if (p->flags & SIMF_SST26)
-		sst26_power_up(s);
-	if (p->sfdp) {
-		s->sfdp_len = MIN(p->sfdp_len, (size_t)SFDP_BUF);
-		memcpy(s->sfdp, p->sfdp, s->sfdp_len);
-	} else {
-		s->sfdp_len = sim_sfdp_generate(p, s->sfdp, sizeof(s->sfdp));
-	}
+	power_up(s, p);
 	snprintf(s->name, sizeof(s->name), "sim:%s", p->name);
 	s->clk.base.ops = &simclock_ops;
 	s->clk.s = s;
@@ -1110,6 +1153,9 @@ void simchip_get_stats(const struct simchip *s, struct simchip_stats *ret)
 	ret->status_polls = atomic_load(&m->st_polls);
 	ret->busy_ns = atomic_load(&m->st_busy);
 	ret->modelled_ns = atomic_load(&m->st_model);
+	ret->programs = atomic_load(&m->st_programs);
+	ret->erases = atomic_load(&m->st_erases);
+	ret->swaps = atomic_load(&m->st_swaps);
 }
 
 void simchip_reset_stats(struct simchip *s)
@@ -1118,6 +1164,56 @@ void simchip_reset_stats(struct simchip *s)
 	atomic_store(&s->st_bytes, 0);
 	atomic_store(&s->st_polls, 0);
 	atomic_store(&s->st_busy, 0);
+	atomic_store(&s->st_programs, 0);
+	atomic_store(&s->st_erases, 0);
+	atomic_store(&s->st_swaps, 0);
+}
+
+const struct sim_profile *simchip_profile(const struct simchip *s)
+{
+	return atomic_load(&((struct simchip *)s)->cur);
+}
+
+/* swap=PROFILE, swap=PROFILE@N, swap=PROFILE@write */
+static int swap_parse(struct simchip *s, const char *spec, const char *v, char *err,
+		      size_t errlen)
+{
+	const struct sim_profile *cur = atomic_load(&s->cur), *p;
+	const char *at = v ? strchr(v, '@') : NULL;
+	unsigned long long after = 0;
+	bool on_write = false;
+	char name[sizeof(p->name)];
+	size_t len = at ? (size_t)(at - v) : strlen(v ? v : "");
+
+	if (!v || !len || len >= sizeof(name))
+		return errf(err, errlen, -EINVAL, "fault \"%s\": swap=PROFILE[@N|@write]", spec);
+	memcpy(name, v, len);
+	name[len] = '\0';
+	p = sim_profile_find(name);
+	if (!p)
+		return errf(err, errlen, -EINVAL, "fault \"%s\": no profile \"%s\"", spec, name);
+	if (p->size != cur->size)
+		return errf(err, errlen, -EINVAL, "fault \"%s\": %s is not the same size as %s",
+			    spec, p->name, cur->name);
+	if (at && !strcmp(at + 1, "write")) {
+		on_write = true;
+	} else if (at) {
+		char *end;
+
+		errno = 0;
+		after = strtoull(at + 1, &end, 10);
+		if (!at[1] || *end || errno || after == 0 || at[1] == '-')
+			return errf(err, errlen, -EINVAL,
+				    "fault \"%s\": swap=PROFILE@N needs N >= 1 transactions, or "
+				    "@write",
+				    spec);
+	}
+	atomic_store(&s->swap_to, NULL);
+	atomic_store(&s->swap_after, (uint64_t)after);
+	atomic_store(&s->swap_mark, atomic_load(&s->writes));
+	atomic_store(&s->swap_on_write, on_write);
+	atomic_store(&s->swap_to, p);
+	return 0;
 }
 
 int simchip_fault_parse(struct simchip *s, const char *spec, char *err, size_t errlen)
@@ -1154,17 +1250,9 @@ int simchip_fault_parse(struct simchip *s, const char *spec, char *err, size_t e
 				    "fault \"%s\": xfer-error=N with N >= 1", spec);
 		atomic_store(&s->xfer_error_in, (uint64_t)n);
 	} else if (KEY("swap")) {
-		const struct sim_profile *p = sim_profile_find(v);
-
-		if (!p)
-			return errf(err, errlen, -EINVAL, "fault \"%s\": no profile \"%s\"", spec,
-				    v ? v : "");
-		if (p->size != s->p->size)
-			return errf(err, errlen, -EINVAL,
-				    "fault \"%s\": %s is not the same size as %s", spec, p->name,
-				    s->p->name);
-		atomic_store(&s->swap_to, p);
+		return swap_parse(s, spec, v, err, errlen);
 	} else if (KEY("clear") && !v) {
+		atomic_store(&s->swap_to, NULL);
 		atomic_store(&s->miso, MISO_OK);
 		atomic_store(&s->wip_stuck, false);
 		atomic_store(&s->program_fail, false);
@@ -1174,7 +1262,7 @@ int simchip_fault_parse(struct simchip *s, const char *spec, char *err, size_t e
 	} else {
 		return errf(err, errlen, -EINVAL,
 			    "unknown fault \"%s\" (no-chip=high|low, wip-stuck, program-fail, "
-			    "erase-fail, xfer-error=N, swap=PROFILE, wp, clear)",
+			    "erase-fail, xfer-error=N, swap=PROFILE[@N|@write], wp, clear)",
 			    spec);
 	}
 #undef KEY

@@ -387,7 +387,8 @@ static void faults_behave_as_documented(void **state)
 				 "MX25L12835F");
 	assert_int_equal(simchip_fault_parse(f->sim, "gremlins", err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "unknown fault \"gremlins\" (no-chip=high|low, wip-stuck, "
-				 "program-fail, erase-fail, xfer-error=N, swap=PROFILE, wp, clear)");
+				 "program-fail, erase-fail, xfer-error=N, swap=PROFILE[@N|@write], wp, "
+				 "clear)");
 	assert_int_equal(simchip_fault_parse(f->sim, "xfer-error=0", err, sizeof(err)), -EINVAL);
 	simfix_close(f);
 }
