@@ -597,26 +597,15 @@ static void run_command(struct simchip *s, struct cmd *c)
 	if (!cmd_tx(c, &op))
 		return;
 
-	/* while busy only status reads get through */
+	/* While busy only register reads get through: the parts answer 05h, 35h, 15h and 70h
+	 * at any time (W25Q128JV 8.2.4, MX25L12835F RDSR/RDCR, GD25Q64C RDSR, MT25QL256
+	 * READ (FLAG) STATUS REGISTER). Anything else is ignored, AAI data included. */
 	if (busy(s) || atomic_load(&s->wip_stuck)) {
-		if (op == 0x05) {
-			atomic_fetch_add(&s->st_polls, 1);
-			while (cmd_left(c)) {
-				uint8_t v = status1(s);
-
-				cmd_rx(c, &v, 0, 1);
-			}
-		} else if (op == 0x70 && (p->flags & SIMF_FSR)) {
-			uint8_t v = (uint8_t)(s->fsr & 0x7F);
-
-			atomic_fetch_add(&s->st_polls, 1);
-			cmd_rx(c, NULL, v, cmd_left(c));
+		if (op != 0x05 && op != 0x35 && op != 0x15 && op != 0x70) {
+			cmd_rx(c, NULL, 0xFF, cmd_left(c));
+			return;
 		}
-		/* anything else while busy is ignored (AAI data included, as on the part) */
-		cmd_rx(c, NULL, 0xFF, cmd_left(c));
-		return;
-	}
-	if (s->wel_clear_at_end) {
+	} else if (s->wel_clear_at_end) {
 		s->wel = false;
 		s->wel_clear_at_end = false;
 	}
@@ -659,7 +648,9 @@ static void run_command(struct simchip *s, struct cmd *c)
 		break;
 	case 0x70:
 		if (p->flags & SIMF_FSR) {
-			uint8_t v = (uint8_t)(0x80 | (s->fsr & 0x7F) | (s->in_4b ? 1 : 0));
+			/* bit 7 ready, bit 0 the address mode, busy or not (MT25QL256 Table 8) */
+			uint8_t v = (uint8_t)((busy(s) || atomic_load(&s->wip_stuck) ? 0 : 0x80) |
+					      (s->fsr & 0x7E) | (s->in_4b ? 1 : 0));
 
 			atomic_fetch_add(&s->st_polls, 1);
 			cmd_rx(c, NULL, v, cmd_left(c));

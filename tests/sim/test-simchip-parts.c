@@ -166,6 +166,48 @@ static void sst26_chip_erase_is_c7_only(void **state)
 	simfix_close(f);
 }
 
+/* ---- registers while busy ---- */
+
+static void w25q128jv_sr2_and_sr3_read_while_busy(void **state)
+{
+	struct simfix *f = simfix_open("W25Q128JV");
+	const uint8_t pp[5] = {0x02, 0x00, 0x10, 0x00, 0x00};
+
+	(void)state;
+	raw_op(f->bus, 0x06);
+	raw_cmd(f->bus, pp, sizeof(pp));
+	/* 8.2.4: 05h, 35h and 15h may be used at any time, even while a cycle is in progress */
+	assert_int_equal(raw_reg(f->bus, 0x05), 0x03);
+	assert_int_equal(raw_reg(f->bus, 0x35), 0x02);
+	assert_int_equal(raw_reg(f->bus, 0x15), 0x60);
+	raw_wait_idle(f->bus);
+	simfix_close(f);
+}
+
+static void mt25ql256_fsr_keeps_the_address_mode_bit_while_busy(void **state)
+{
+	struct simfix *f = simfix_open("MT25QL256");
+	const uint8_t pp[6] = {0x02, 0x00, 0x00, 0x10, 0x00, 0x00};
+
+	(void)state;
+	raw_op(f->bus, 0x06);
+	raw_op(f->bus, 0xB7);
+	assert_int_equal(raw_reg(f->bus, 0x70), 0x81);
+	raw_op(f->bus, 0x06);
+	raw_cmd(f->bus, pp, sizeof(pp)); /* 4-byte address now */
+	/* FSR: bit 7 (ready) clear while programming, bit 0 still says 4-byte mode */
+	assert_int_equal(raw_reg(f->bus, 0x70), 0x01);
+	raw_wait_idle(f->bus);
+	assert_int_equal(raw_reg(f->bus, 0x70), 0x81);
+	simfix_close(f);
+}
+
+/* ---- 4-byte address mode ---- */
+
+/* ---- SFDP ---- */
+
+/* ---- volatile status register writes ---- */
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -176,6 +218,8 @@ int main(void)
 		cmocka_unit_test(sst26_configuration_register_writes_only_ioc_and_wpen),
 		cmocka_unit_test(sst26_busy_shows_in_bits_0_and_7),
 		cmocka_unit_test(sst26_chip_erase_is_c7_only),
+		cmocka_unit_test(w25q128jv_sr2_and_sr3_read_while_busy),
+		cmocka_unit_test(mt25ql256_fsr_keeps_the_address_mode_bit_while_busy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
