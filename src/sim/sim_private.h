@@ -11,7 +11,7 @@
 
 enum {
 	SIMF_4B_OPS = 1u << 0,	 /* 0x13 0x0C 0x12 and 4-byte erase opcodes */
-	SIMF_EN4B = 1u << 1,	 /* 0xB7 / 0xE9 */
+	SIMF_EN4B = 1u << 1,	 /* EN4B 0xB7 / EX4B 0xE9 (0x29 with SIMF_EX4B_29) */
 	SIMF_EN4B_WREN = 1u << 2, /* EN4B/EX4B need WEL (Micron) */
 	SIMF_FSR = 1u << 3,	 /* flag status register 0x70, cleared by 0x50 */
 	SIMF_SST_AAI = 1u << 4,	 /* byte program + AAI word program, no page program */
@@ -24,6 +24,7 @@ enum {
 	SIMF_WRSR_2 = 1u << 11,	 /* WRSR 0x01 accepts a second byte (SR2 or CR) */
 	SIMF_ADS = 1u << 12,	 /* SR3 bit 0 mirrors the address mode (Winbond) */
 	SIMF_CE_C7_ONLY = 1u << 13, /* chip erase is C7h; 60h is no command (SST26) */
+	SIMF_EX4B_29 = 1u << 14,    /* EX4B is 29h, E9h is no command (ISSI) */
 };
 
 /* Register bit: reg 1..3 in the high nibble, bit in the low three; reg 4 = Macronix CR. */

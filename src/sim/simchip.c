@@ -815,7 +815,9 @@ static void run_command(struct simchip *s, struct cmd *c)
 		break;
 	case 0xB7:
 	case 0xE9:
-		if (!(p->flags & SIMF_EN4B))
+	case 0x29:
+		if (!(p->flags & SIMF_EN4B) ||
+		    (op != 0xB7 && (op == 0x29) != !!(p->flags & SIMF_EX4B_29)))
 			break;
 		if ((p->flags & SIMF_EN4B_WREN) && !s->wel)
 			break;

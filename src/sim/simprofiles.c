@@ -241,7 +241,8 @@ const struct sim_profile sim_builtin_profiles[] = {
 	},
 	{
 		/* ISSI IS25WP256D, datasheet rev. A: 1.65-1.95 V, 4-byte instructions, BP0-3,
-		 * TB in the function register (OTP, default top). */
+		 * TB in the function register (OTP, default top). EN4B B7h, EX4B 29h (not E9h:
+		 * its SFDP DWORD 16 offers no E9h exit either). */
 		.name = "IS25WP256D",
 		.desc = "ISSI 32 MiB 1.8 V",
 		.jedec_id = 0x9d7019,
@@ -261,7 +262,7 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.fast_max_hz = 133000000,
 		.mv_min = 1650,
 		.mv_max = 1950,
-		.flags = SIMF_4B_OPS | SIMF_EN4B,
+		.flags = SIMF_4B_OPS | SIMF_EN4B | SIMF_EX4B_29,
 		.bp_mask = 0x3C,
 		.srp0 = SB(1, 7),
 		.bp_unit = 64 * K,

@@ -204,6 +204,28 @@ static void mt25ql256_fsr_keeps_the_address_mode_bit_while_busy(void **state)
 
 /* ---- 4-byte address mode ---- */
 
+static void is25wp256d_leaves_4_byte_mode_with_29h(void **state)
+{
+	struct simfix *f = simfix_open("IS25WP256D");
+	const uint8_t rd4[5] = {0x03, 0x01, 0x00, 0x00, 0x00}, rd3[4] = {0x03, 0x01, 0x00, 0x00};
+	const uint8_t data[2] = {0x11, 0x22};
+	uint8_t b[2];
+
+	(void)state;
+	raw_program(f->bus, 0x12, 0x01000000, data, 2, 4); /* 4-byte PP at 16 MiB */
+	raw_op(f->bus, 0xB7);
+	assert_int_equal(spibus_cmd(f->bus, rd4, sizeof(rd4), b, 2), 0);
+	assert_memory_equal(b, data, 2);
+	/* ISSI EX4B is 29h; E9h is not a command on this part */
+	raw_op(f->bus, 0xE9);
+	assert_int_equal(spibus_cmd(f->bus, rd4, sizeof(rd4), b, 2), 0);
+	assert_memory_equal(b, data, 2);
+	raw_op(f->bus, 0x29);
+	assert_int_equal(spibus_cmd(f->bus, rd3, sizeof(rd3), b, 2), 0);
+	assert_memory_equal(b, ((uint8_t[]){0xFF, 0xFF}), 2); /* 0x010000: erased */
+	simfix_close(f);
+}
+
 /* ---- SFDP ---- */
 
 /* ---- volatile status register writes ---- */
@@ -220,6 +242,7 @@ int main(void)
 		cmocka_unit_test(sst26_chip_erase_is_c7_only),
 		cmocka_unit_test(w25q128jv_sr2_and_sr3_read_while_busy),
 		cmocka_unit_test(mt25ql256_fsr_keeps_the_address_mode_bit_while_busy),
+		cmocka_unit_test(is25wp256d_leaves_4_byte_mode_with_29h),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
