@@ -347,7 +347,9 @@ static void power_up(struct simchip *s, const struct sim_profile *p)
 	memset(s->bpr, 0, sizeof(s->bpr));
 	if (p->flags & SIMF_SST26)
 		sst26_power_up(s);
-	if (p->sfdp) {
+	if (p->flags & SIMF_NO_SFDP) {
+		s->sfdp_len = 0;
+	} else if (p->sfdp) {
 		s->sfdp_len = MIN(p->sfdp_len, (size_t)SFDP_BUF);
 		memcpy(s->sfdp, p->sfdp, s->sfdp_len);
 	} else {
@@ -689,6 +691,8 @@ static void run_command(struct simchip *s, struct cmd *c)
 	case 0x5A: {
 		uint8_t hdr[4];
 
+		if (p->flags & SIMF_NO_SFDP)
+			break; /* no command: MISO stays released */
 		for (int i = 0; i < 4; i++)
 			if (!cmd_tx(c, &hdr[i]))
 				return;

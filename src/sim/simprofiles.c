@@ -183,7 +183,7 @@ const struct sim_profile sim_builtin_profiles[] = {
 	{
 		/* Microchip SST25VF016B, DS20005044: byte program 02h + AAI word program ADh,
 		 * EWSR 50h, status register (BP0-3, AAI, BPL), BP set at power-up, tSE = tBE =
-		 * 25 ms max, tSCE 50 ms, tBP 10 us. */
+		 * 25 ms max, tSCE 50 ms, tBP 10 us. No SFDP: the part predates JESD216. */
 		.name = "SST25VF016B",
 		.desc = "SST/Microchip 2 MiB 3.3 V, AAI word program",
 		.jedec_id = 0xbf2541,
@@ -203,7 +203,7 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.fast_max_hz = 50000000,
 		.mv_min = 2700,
 		.mv_max = 3600,
-		.flags = SIMF_SST_AAI | SIMF_EWSR,
+		.flags = SIMF_SST_AAI | SIMF_EWSR | SIMF_NO_SFDP,
 		.bp_mask = 0x3C,
 		.srp0 = SB(1, 7),
 		.bp_unit = 64 * K,

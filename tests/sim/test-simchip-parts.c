@@ -228,6 +228,19 @@ static void is25wp256d_leaves_4_byte_mode_with_29h(void **state)
 
 /* ---- SFDP ---- */
 
+static void sst25vf016b_has_no_sfdp(void **state)
+{
+	struct simfix *f = simfix_open("SST25VF016B");
+	uint8_t t[16], want[16];
+
+	(void)state;
+	/* DS20005044 predates JESD216: 5Ah is no command, MISO floats high */
+	memset(want, 0xFF, sizeof(want));
+	raw_sfdp(f->bus, 0, t, sizeof(t));
+	assert_memory_equal(t, want, sizeof(want));
+	simfix_close(f);
+}
+
 /* ---- volatile status register writes ---- */
 
 int main(void)
@@ -243,6 +256,7 @@ int main(void)
 		cmocka_unit_test(w25q128jv_sr2_and_sr3_read_while_busy),
 		cmocka_unit_test(mt25ql256_fsr_keeps_the_address_mode_bit_while_busy),
 		cmocka_unit_test(is25wp256d_leaves_4_byte_mode_with_29h),
+		cmocka_unit_test(sst25vf016b_has_no_sfdp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
