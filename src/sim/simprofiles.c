@@ -483,8 +483,15 @@ size_t sim_sfdp_generate(const struct sim_profile *p, uint8_t *buf, size_t len)
 		 (MIN(pp_count, 31u) << 8) | ((p->pp_typ_us > 256 ? 1u : 0u) << 13) |
 		 (MIN(ce, 31u) << 24) | (2u << 29);
 	dw[13] = 0xFFFFFFFFu;
-	dw[15] = ((p->flags & SIMF_EN4B_WREN) ? 0x02000000u : 0) |
-		 ((p->flags & SIMF_EN4B) ? 0x01000000u | (1u << 14) : 0);
+	/* DWORD 16, enter 4-byte addressing (31:24): bit 24 B7h, bit 25 WREN then B7h, bit 29
+	 * dedicated 4-byte opcodes; exit (23:14): bit 14 E9h, bit 15 WREN then E9h. A part
+	 * that needs WREN must not claim the plain form: a host would take the first. */
+	dw[15] = 0;
+	if (p->flags & SIMF_EN4B)
+		dw[15] |= (p->flags & SIMF_EN4B_WREN) ? (1u << 25) | (1u << 15)
+						      : (1u << 24) | (1u << 14);
+	if (p->flags & SIMF_4B_OPS)
+		dw[15] |= 1u << 29;
 	for (unsigned i = 0; i < 16; i++)
 		put_le32(buf + bfpt_at + 4 * i, dw[i]);
 	if (bait) {

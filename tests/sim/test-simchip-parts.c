@@ -241,6 +241,23 @@ static void sst25vf016b_has_no_sfdp(void **state)
 	simfix_close(f);
 }
 
+static void mt25ql256_generated_sfdp_says_en4b_needs_wren(void **state)
+{
+	struct simfix *f = simfix_open("MT25QL256");
+	uint8_t t[0x30 + 64];
+	uint32_t dw16;
+
+	(void)state;
+	raw_sfdp(f->bus, 0, t, sizeof(t));
+	assert_int_equal(get_le24(t + 12), 0x30);
+	dw16 = get_le32(t + 0x30 + 60);
+	/* enter (31:24): WREN then B7h, dedicated 4-byte opcodes; exit (23:14): WREN then E9h,
+	 * as the part needs (MT25QL256 ENTER/EXIT 4-BYTE ADDRESS MODE; MT25QU256A's own SFDP) */
+	assert_int_equal(dw16 >> 24, 0x22);
+	assert_int_equal((dw16 >> 14) & 0x3FF, 0x002);
+	simfix_close(f);
+}
+
 /* ---- volatile status register writes ---- */
 
 int main(void)
@@ -257,6 +274,7 @@ int main(void)
 		cmocka_unit_test(mt25ql256_fsr_keeps_the_address_mode_bit_while_busy),
 		cmocka_unit_test(is25wp256d_leaves_4_byte_mode_with_29h),
 		cmocka_unit_test(sst25vf016b_has_no_sfdp),
+		cmocka_unit_test(mt25ql256_generated_sfdp_says_en4b_needs_wren),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
