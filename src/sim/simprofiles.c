@@ -413,12 +413,31 @@ static uint32_t enc_erase_time(uint32_t us)
 	return 0x1F | (3u << 5);
 }
 
+/*
+ * Chip erase typical time for BFPT DWORD 11 bits 30:24: (count + 1) x {16 ms, 256 ms, 4 s,
+ * 64 s}, count 0..31. The smallest unit that holds the time, rounded up, so a host's timeout
+ * is never shorter than the part needs: 153 s (MT25QL256) cannot be said and becomes 3 x 64 s
+ * = 192 s, 200 s (W25Q512JV) 4 x 64 s. Past 32 x 64 s (2048 s) it saturates there.
+ */
+static uint32_t enc_chip_erase_time(uint32_t ms)
+{
+	static const uint32_t unit_ms[4] = {16, 256, 4000, 64000};
+
+	for (uint32_t u = 0; u < 4; u++) {
+		uint32_t count = ms ? (ms + unit_ms[u] - 1) / unit_ms[u] : 1;
+
+		if (count <= 32)
+			return (count - 1) | (u << 5);
+	}
+	return 31u | (3u << 5);
+}
+
 size_t sim_sfdp_generate(const struct sim_profile *p, uint8_t *buf, size_t len)
 {
 	const bool bait = p->flags & SIMF_4B_OPS;
 	const size_t bfpt_at = 0x30, bait_at = 0x30 + 16 * 4, total = bait ? bait_at + 8 : bait_at;
 	uint32_t dw[16];
-	uint32_t pp_count, ce;
+	uint32_t pp_count;
 
 	if (len < total)
 		return 0;
@@ -477,11 +496,9 @@ size_t sim_sfdp_generate(const struct sim_profile *p, uint8_t *buf, size_t len)
 	/* DWORD 11: page size, page program typical in 8 or 64 us units, chip erase */
 	pp_count = p->pp_typ_us <= 256 ? (p->pp_typ_us + 7) / 8 : (p->pp_typ_us + 63) / 64;
 	pp_count = pp_count ? pp_count - 1 : 0;
-	ce = p->ce_typ_ms / 1000 ? (uint32_t)((p->ce_typ_ms / 4000 ? p->ce_typ_ms / 4000 : 1) - 1)
-				 : 0;
 	dw[10] = 3u | ((uint32_t)__builtin_ctz(p->page > 1 ? p->page : 256) << 4) |
 		 (MIN(pp_count, 31u) << 8) | ((p->pp_typ_us > 256 ? 1u : 0u) << 13) |
-		 (MIN(ce, 31u) << 24) | (2u << 29);
+		 (enc_chip_erase_time(p->ce_typ_ms) << 24);
 	dw[13] = 0xFFFFFFFFu;
 	/* DWORD 16, enter 4-byte addressing (31:24): bit 24 B7h, bit 25 WREN then B7h, bit 29
 	 * dedicated 4-byte opcodes; exit (23:14): bit 14 E9h, bit 15 WREN then E9h. A part

@@ -258,6 +258,43 @@ static void mt25ql256_generated_sfdp_says_en4b_needs_wren(void **state)
 	simfix_close(f);
 }
 
+/* JESD216B DWORD 11 bits 30:24: chip erase typical, (count + 1) x {16 ms, 256 ms, 4 s, 64 s} */
+static uint32_t sfdp_chip_erase_ms(struct simfix *f)
+{
+	static const uint32_t unit_ms[4] = {16, 256, 4000, 64000};
+	uint8_t t[0x30 + 64];
+	uint32_t dw11;
+
+	raw_sfdp(f->bus, 0, t, sizeof(t));
+	assert_int_equal(get_le24(t + 12), 0x30); /* generated tables put the BFPT here */
+	dw11 = get_le32(t + 0x30 + 40);
+	return (((dw11 >> 24) & 0x1F) + 1) * unit_ms[(dw11 >> 29) & 3];
+}
+
+static void generated_sfdp_chip_erase_beyond_128_s(void **state)
+{
+	static const struct {
+		const char *profile;
+		uint32_t ms;
+	} parts[] = {
+		/* exact where the encoding can say it, else the next value it can say */
+		{"W25Q256JV", 80000},  /* 80 s: 20 x 4 s */
+		{"MT25QL256", 192000}, /* 153 s: 3 x 64 s */
+		{"W25Q512JV", 256000}, /* 200 s: 4 x 64 s */
+		{"GD25Q64C", 28000},   /* 25 s: 7 x 4 s */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		struct simfix *f = simfix_open(parts[i].profile);
+
+		if (sfdp_chip_erase_ms(f) != parts[i].ms)
+			fail_msg("%s: chip erase %u ms, want %u", parts[i].profile,
+				 sfdp_chip_erase_ms(f), parts[i].ms);
+		simfix_close(f);
+	}
+}
+
 /* ---- volatile status register writes ---- */
 
 int main(void)
@@ -275,6 +312,7 @@ int main(void)
 		cmocka_unit_test(is25wp256d_leaves_4_byte_mode_with_29h),
 		cmocka_unit_test(sst25vf016b_has_no_sfdp),
 		cmocka_unit_test(mt25ql256_generated_sfdp_says_en4b_needs_wren),
+		cmocka_unit_test(generated_sfdp_chip_erase_beyond_128_s),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
