@@ -26,6 +26,7 @@ enum {
 	SIMF_CE_C7_ONLY = 1u << 13, /* chip erase is C7h; 60h is no command (SST26) */
 	SIMF_EX4B_29 = 1u << 14,    /* EX4B is 29h, E9h is no command (ISSI) */
 	SIMF_NO_SFDP = 1u << 15,    /* predates JESD216: 5Ah is no command */
+	SIMF_VSR_50 = 1u << 16,	    /* 50h: the next status write is volatile, needs no WEL */
 };
 
 /* Register bit: reg 1..3 in the high nibble, bit in the low three; reg 4 = Macronix CR. */

@@ -66,7 +66,7 @@ struct simchip {
 
 	/* chip state */
 	uint8_t sr[3], cr, fsr;
-	bool wel, wel_clear_at_end, ewsr, in_4b, aai;
+	bool wel, wel_clear_at_end, ewsr, vsr, in_4b, aai;
 	uint32_t aai_addr;
 	uint64_t busy_until;
 	uint8_t bpr[32];
@@ -340,7 +340,7 @@ static void power_up(struct simchip *s, const struct sim_profile *p)
 	s->sr[2] = p->sr3_init;
 	s->cr = p->cr_init;
 	s->fsr = 0;
-	s->wel = s->wel_clear_at_end = s->ewsr = s->in_4b = s->aai = false;
+	s->wel = s->wel_clear_at_end = s->ewsr = s->vsr = s->in_4b = s->aai = false;
 	s->aai_addr = 0;
 	s->busy_until = 0;
 	s->bpr_len = 0;
@@ -595,9 +595,14 @@ static void run_command(struct simchip *s, struct cmd *c)
 	uint8_t op, b;
 	uint32_t addr;
 	bool fast_ok = s->bus.speed_hz <= p->fast_max_hz;
+	bool vsr;
 
 	if (!cmd_tx(c, &op))
 		return;
+	/* 50h enables the very next command only: "any other commands can't be inserted"
+	 * (W25Q128JV 8.2.2) */
+	vsr = s->vsr;
+	s->vsr = false;
 
 	/* While busy only register reads get through: the parts answer 05h, 35h, 15h and 70h
 	 * at any time (W25Q128JV 8.2.4, MX25L12835F RDSR/RDCR, GD25Q64C RDSR, MT25QL256
@@ -670,6 +675,8 @@ static void run_command(struct simchip *s, struct cmd *c)
 			s->ewsr = true;
 		else if (p->flags & SIMF_FSR)
 			s->fsr = 0;
+		else if (p->flags & SIMF_VSR_50)
+			s->vsr = true;
 		break;
 	case 0x03:
 	case 0x13:
@@ -791,7 +798,7 @@ static void run_command(struct simchip *s, struct cmd *c)
 			start_busy(s, busy_time_ns(s, p->ce_typ_ms * 1000u, p->ce_max_ms * 1000u));
 		break;
 	case 0x01:
-		if (!(s->wel || s->ewsr))
+		if (!(s->wel || s->ewsr || vsr))
 			break;
 		if (atomic_load(&s->wp_low) && regbit(s, p->srp0)) {
 			refuse(s);
@@ -803,11 +810,13 @@ static void run_command(struct simchip *s, struct cmd *c)
 		if ((p->flags & SIMF_WRSR_2) && cmd_tx(c, &b))
 			write_status(s, (p->flags & (SIMF_MX_CR | SIMF_SST26)) ? 4 : 2, b);
 		s->ewsr = false;
-		start_busy(s, busy_time_ns(s, p->tw_typ_us, p->tw_max_us));
+		/* a volatile write takes effect at once and leaves WEL alone */
+		if (!vsr)
+			start_busy(s, busy_time_ns(s, p->tw_typ_us, p->tw_max_us));
 		break;
 	case 0x31:
 	case 0x11:
-		if (!s->wel || !(p->flags & (op == 0x31 ? SIMF_WRSR_31 : SIMF_SR3)))
+		if (!(s->wel || vsr) || !(p->flags & (op == 0x31 ? SIMF_WRSR_31 : SIMF_SR3)))
 			break;
 		if (atomic_load(&s->wp_low) && regbit(s, p->srp0)) {
 			refuse(s);
@@ -815,7 +824,8 @@ static void run_command(struct simchip *s, struct cmd *c)
 		}
 		if (cmd_tx(c, &b))
 			write_status(s, op == 0x31 ? 2 : 3, b);
-		start_busy(s, busy_time_ns(s, p->tw_typ_us, p->tw_max_us));
+		if (!vsr)
+			start_busy(s, busy_time_ns(s, p->tw_typ_us, p->tw_max_us));
 		break;
 	case 0xB7:
 	case 0xE9:

@@ -26,7 +26,8 @@
 const struct sim_profile sim_builtin_profiles[] = {
 	{
 		/* Winbond W25Q128JV-IQ/JQ, datasheet rev. F (2018): 8.1 status registers,
-		 * 9.6 AC electrical characteristics (tPP, tSE, tBE1, tBE2, tCE, tW). */
+		 * 8.2.2 write enable for volatile status register (50h), 9.6 AC electrical
+		 * characteristics (tPP, tSE, tBE1, tBE2, tCE, tW). */
 		.name = "W25Q128JV",
 		.desc = "Winbond 16 MiB 3.3 V",
 		.jedec_id = 0xef4018,
@@ -46,7 +47,7 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.fast_max_hz = 133000000,
 		.mv_min = 2700,
 		.mv_max = 3600,
-		.flags = SIMF_SR2 | SIMF_WRSR_31 | SIMF_SR3 | SIMF_WRSR_2,
+		.flags = SIMF_SR2 | SIMF_WRSR_31 | SIMF_SR3 | SIMF_WRSR_2 | SIMF_VSR_50,
 		WINBOND_3BP,
 		.bp_unit = 256 * K,
 		.sr2_init = 0x02, /* QE set at the factory on -IQ parts */
@@ -77,8 +78,8 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.fast_max_hz = 133000000,
 		.mv_min = 2700,
 		.mv_max = 3600,
-		.flags = SIMF_SR2 | SIMF_WRSR_31 | SIMF_SR3 | SIMF_WRSR_2 | SIMF_4B_OPS | SIMF_EN4B |
-			 SIMF_ADS,
+		.flags = SIMF_SR2 | SIMF_WRSR_31 | SIMF_SR3 | SIMF_WRSR_2 | SIMF_VSR_50 |
+			 SIMF_4B_OPS | SIMF_EN4B | SIMF_ADS,
 		WINBOND_4BP,
 		.bp_unit = 64 * K,
 		.sr2_init = 0x02,
@@ -171,7 +172,7 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.fast_max_hz = 120000000,
 		.mv_min = 2700,
 		.mv_max = 3600,
-		.flags = SIMF_SR2 | SIMF_WRSR_31 | SIMF_SR3 | SIMF_WRSR_2,
+		.flags = SIMF_SR2 | SIMF_WRSR_31 | SIMF_SR3 | SIMF_WRSR_2 | SIMF_VSR_50,
 		.bp_mask = 0x1C,
 		.tb = SB(1, 5),
 		.sec = SB(1, 6),
@@ -321,8 +322,8 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.fast_max_hz = 133000000,
 		.mv_min = 2700,
 		.mv_max = 3600,
-		.flags = SIMF_SR2 | SIMF_WRSR_31 | SIMF_SR3 | SIMF_WRSR_2 | SIMF_4B_OPS | SIMF_EN4B |
-			 SIMF_ADS,
+		.flags = SIMF_SR2 | SIMF_WRSR_31 | SIMF_SR3 | SIMF_WRSR_2 | SIMF_VSR_50 |
+			 SIMF_4B_OPS | SIMF_EN4B | SIMF_ADS,
 		WINBOND_4BP,
 		.bp_unit = 128 * K,
 		.sr2_init = 0x02,

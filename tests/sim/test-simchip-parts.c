@@ -297,6 +297,34 @@ static void generated_sfdp_chip_erase_beyond_128_s(void **state)
 
 /* ---- volatile status register writes ---- */
 
+static void winbond_50h_writes_sr1_volatile(void **state)
+{
+	struct simfix *f = simfix_open("W25Q128JV");
+	const uint8_t wrsr[2] = {0x01, 0x1C};
+
+	(void)state;
+	/* 8.2.2: 50h then 01h writes the volatile bits: no WEL needed, no tW busy time */
+	raw_op(f->bus, 0x50);
+	raw_cmd(f->bus, wrsr, sizeof(wrsr));
+	assert_int_equal(raw_reg(f->bus, 0x05), 0x1C);
+	assert_int_equal(raw_try_program(f->bus, 0xFF0000, 3), 0x1C); /* BP: top 2 MiB */
+	simfix_close(f);
+}
+
+static void winbond_50h_lasts_one_command(void **state)
+{
+	struct simfix *f = simfix_open("W25Q128JV");
+	const uint8_t wrsr[2] = {0x01, 0x1C};
+
+	(void)state;
+	/* another command between 50h and 01h cancels 50h; 01h without WEL is ignored */
+	raw_op(f->bus, 0x50);
+	assert_int_equal(raw_reg(f->bus, 0x05), 0x00);
+	raw_cmd(f->bus, wrsr, sizeof(wrsr));
+	assert_int_equal(raw_reg(f->bus, 0x05), 0x00);
+	simfix_close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -313,6 +341,8 @@ int main(void)
 		cmocka_unit_test(sst25vf016b_has_no_sfdp),
 		cmocka_unit_test(mt25ql256_generated_sfdp_says_en4b_needs_wren),
 		cmocka_unit_test(generated_sfdp_chip_erase_beyond_128_s),
+		cmocka_unit_test(winbond_50h_writes_sr1_volatile),
+		cmocka_unit_test(winbond_50h_lasts_one_command),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
