@@ -36,7 +36,7 @@
 #include "util.h"
 
 #define CACHE_SIZE KIB(64)
-#define SFDP_BUF 1024
+#define SFDP_GEN_MAX 256 /* sim_sfdp_generate() writes at most 120 bytes */
 #define BUSY_FOREVER UINT64_MAX
 #define SR_WIP 0x01
 #define SR_WEL 0x02
@@ -71,8 +71,9 @@ struct simchip {
 	uint64_t busy_until;
 	uint8_t bpr[32];
 	size_t bpr_len;
-	uint8_t sfdp[SFDP_BUF];
+	const uint8_t *sfdp; /* the profile's dump (borrowed, as the profile is) or sfdp_gen */
 	size_t sfdp_len;
+	uint8_t sfdp_gen[SFDP_GEN_MAX];
 
 	/* time: with a scale > 0, wall time follows modelled time from (wall_base, model_base) */
 	uint64_t now_ns, wall_base_ns, model_base_ns;
@@ -347,13 +348,16 @@ static void power_up(struct simchip *s, const struct sim_profile *p)
 	memset(s->bpr, 0, sizeof(s->bpr));
 	if (p->flags & SIMF_SST26)
 		sst26_power_up(s);
+	/* a dump is answered whole, whatever its size (sim_profile_from_sfdp allows 64 KiB) */
 	if (p->flags & SIMF_NO_SFDP) {
+		s->sfdp = NULL;
 		s->sfdp_len = 0;
 	} else if (p->sfdp) {
-		s->sfdp_len = MIN(p->sfdp_len, (size_t)SFDP_BUF);
-		memcpy(s->sfdp, p->sfdp, s->sfdp_len);
+		s->sfdp = p->sfdp;
+		s->sfdp_len = p->sfdp_len;
 	} else {
-		s->sfdp_len = sim_sfdp_generate(p, s->sfdp, sizeof(s->sfdp));
+		s->sfdp = s->sfdp_gen;
+		s->sfdp_len = sim_sfdp_generate(p, s->sfdp_gen, sizeof(s->sfdp_gen));
 	}
 }
 

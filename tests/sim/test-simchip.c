@@ -552,6 +552,43 @@ static void profiles_from_sfdp_dumps(void **state)
 	}
 }
 
+static void sfdp_dump_over_1kib_is_answered_byte_for_byte(void **state)
+{
+	const char *root = getenv("FLASHD_SOURCE_ROOT");
+	static uint8_t dump[4096], got[4096 + 16];
+	char path[1024], err[160];
+	struct sim_profile *p;
+	struct simchip_opts o;
+	struct simchip *s;
+	char *dir = th_mkdtemp(), *img = th_path(dir, "s.img");
+	FILE *fp;
+	size_t n;
+
+	(void)state;
+	/* a real table followed by vendor data out to 4 KiB, as large parts have */
+	snprintf(path, sizeof(path), "%s/tests/data/sfdp/w25q128jv_ef4018.sfdp", root ? root : "..");
+	fp = fopen(path, "rb");
+	assert_non_null(fp);
+	n = fread(dump, 1, sizeof(dump), fp);
+	fclose(fp);
+	th_pattern(dump + n, sizeof(dump) - n, 7);
+	assert_int_equal(sim_profile_from_sfdp(dump, sizeof(dump), 0xef4018, &p, err, sizeof(err)),
+			 0);
+	simchip_opts_init(&o);
+	o.time_scale = 0;
+	assert_int_equal(simchip_open(p, img, &o, &s, err, sizeof(err)), 0);
+	raw_sfdp(simchip_bus(s), 0, got, sizeof(got));
+	th_assert_bytes(got, dump, sizeof(dump));
+	th_assert_filled(got + sizeof(dump), 0xFF, 16);
+	raw_sfdp(simchip_bus(s), 0x0ABC, got, 16); /* from an address past 1 KiB */
+	th_assert_bytes(got, dump + 0x0ABC, 16);
+	simchip_close(s);
+	sim_profile_free(p);
+	th_rmtree(dir);
+	free(dir);
+	free(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -574,6 +611,7 @@ int main(void)
 		cmocka_unit_test(oversized_transaction_is_emsgsize),
 		cmocka_unit_test(image_file_rules),
 		cmocka_unit_test(profiles_from_sfdp_dumps),
+		cmocka_unit_test(sfdp_dump_over_1kib_is_answered_byte_for_byte),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
