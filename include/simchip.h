@@ -7,7 +7,8 @@
  * independently of the chip database), keeps its contents in an image file, and runs in
  * modelled time: each transaction costs a fixed overhead plus its bytes at the SPI clock,
  * program/erase/status writes keep WIP set for the datasheet time. --sim-time-scale maps
- * modelled time to wall time (1 real, 0 never sleeps).
+ * modelled time to wall time (1 real, 0 never sleeps). Busy times are the datasheet typical,
+ * maximum, or a seeded random draw between them (enum simchip_busy).
  *
  * Faults (simchip_fault_parse, `--sim-fault SPEC`, repeatable):
  *   no-chip=high|low   MISO stuck: every byte reads 0xFF / 0x00, commands do nothing
@@ -59,13 +60,31 @@ int sim_profile_from_sfdp(const uint8_t *sfdp, size_t len, uint32_t jedec_id,
 /* Only for profiles from sim_profile_from_sfdp(); NULL is fine. */
 void sim_profile_free(struct sim_profile *p);
 
+/* How long a program, erase or status write keeps the chip busy (--sim-busy). */
+enum simchip_busy {
+	SIMCHIP_BUSY_TYPICAL, /* the datasheet typical time, every time (default) */
+	SIMCHIP_BUSY_RANDOM,  /* uniform in [typical, maximum], repeatable for a seed */
+	SIMCHIP_BUSY_MAXIMUM, /* the datasheet maximum, every time: worst-case timeouts */
+	_SIMCHIP_BUSY_MAX,
+};
+
+/* "typical", "random", "max" or "maximum", any case. 0, or -EINVAL with *ret untouched. */
+int simchip_busy_parse(const char *s, enum simchip_busy *ret);
+/* "typical", "random", "max"; NULL for a value out of range. Static string. */
+const char *simchip_busy_name(enum simchip_busy b);
+/*
+ * A seed for SIMCHIP_BUSY_RANDOM (--sim-seed): decimal, or hex after 0x, 0..2^64-1, nothing
+ * else (no sign, no spaces). 0, -EINVAL or -ERANGE, with *ret untouched on error.
+ */
+int simchip_seed_parse(const char *s, uint64_t *ret);
+
 struct simchip_opts {
 	double time_scale;	 /* 1 = real time, 0.1 = ten times faster, 0 = never sleeps */
 	uint64_t txn_overhead_ns; /* fixed cost per transaction (default 15 µs, spidev on a Pi) */
 	uint32_t speed_hz;	 /* initial SPI clock (default 32 MHz) */
 	size_t max_transfer;	 /* bytes per direction in one transaction (default 65536) */
-	bool randomise_times;	 /* busy times uniform in [typical, maximum] */
-	uint64_t seed;		 /* for randomise_times */
+	enum simchip_busy busy;	 /* default SIMCHIP_BUSY_TYPICAL */
+	uint64_t seed;		 /* for SIMCHIP_BUSY_RANDOM (default 1); any value, 0 too */
 	/*
 	 * Called when a swap fault takes effect, on the thread driving the bus, before the
 	 * transaction the new chip answers (its number counts from open, the first is 1):
@@ -107,6 +126,14 @@ struct simchip_stats {
 void simchip_get_stats(const struct simchip *s, struct simchip_stats *ret);
 /* Zeroes every counter but modelled_ns. */
 void simchip_reset_stats(struct simchip *s);
+
+/*
+ * The counters as one log line, without a trailing newline, e.g. "1234 transactions, 16777221
+ * bytes, 77 status polls, 65536 programs, 1 erases, 0 swaps, busy 0.001500 s of 2.345679 s
+ * modelled". Returns what snprintf() returns: the full length, buf truncated (and always
+ * terminated when len > 0) if it is shorter.
+ */
+int simchip_stats_format(const struct simchip_stats *st, char *buf, size_t len);
 
 /* The part answering now (changes when a swap fault takes effect); any thread. */
 const struct sim_profile *simchip_profile(const struct simchip *s);

@@ -5,8 +5,8 @@
  * A transaction is split at chip-select toggles into commands; each command is the byte
  * stream of its segments (tx, or 0x00 where tx is NULL), and the chip's answer is scattered
  * into the segments' rx buffers. Effects of program/erase/status writes happen when chip
- * select rises; the chip then stays busy (WIP) for the part's typical time (or a seeded random
- * time up to its maximum), during which everything but status reads is ignored.
+ * select rises; the chip then stays busy (WIP) for the part's typical time (or its maximum, or a
+ * seeded random time between the two), during which everything but register reads is ignored.
  *
  * Time: modelled nanoseconds, advanced by transactions (overhead, then 8 bits per byte at the
  * clock) and by sleeps on the chip's clock. With a time scale > 0 the model also sleeps that
@@ -18,6 +18,7 @@
  */
 #include "simchip.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -139,22 +140,27 @@ static void clk_sleep(struct fclock *c, uint64_t ns)
 
 static const struct fclock_ops simclock_ops = {.now_ns = clk_now, .sleep_ns = clk_sleep};
 
+/* splitmix64: every seed, 0 included, gives a full-period sequence of its own */
 static uint64_t rng_next(struct simchip *s)
 {
-	uint64_t x = s->rng;
+	uint64_t z = (s->rng += 0x9E3779B97F4A7C15ull);
 
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return s->rng = x;
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
 }
 
+/* Busy time of one program/erase/status write, by the opts' busy mode; whole microseconds. */
 static uint64_t busy_time_ns(struct simchip *s, uint32_t typ_us, uint32_t max_us)
 {
 	uint64_t us = typ_us;
 
-	if (s->o.randomise_times && max_us > typ_us)
-		us += rng_next(s) % (max_us - typ_us + 1);
+	if (max_us < typ_us)
+		max_us = typ_us;
+	if (s->o.busy == SIMCHIP_BUSY_MAXIMUM)
+		us = max_us;
+	else if (s->o.busy == SIMCHIP_BUSY_RANDOM)
+		us += rng_next(s) % ((uint64_t)max_us - typ_us + 1);
 	return us * NSEC_PER_USEC;
 }
 
@@ -1098,7 +1104,8 @@ int simchip_open(const struct sim_profile *p, const char *image_path, const stru
 		simchip_opts_init(&def);
 		o = &def;
 	}
-	if (o->time_scale < 0 || o->speed_hz == 0 || o->max_transfer < 16)
+	if (o->time_scale < 0 || o->speed_hz == 0 || o->max_transfer < 16 ||
+	    (unsigned)o->busy >= _SIMCHIP_BUSY_MAX)
 		return errf(err, errlen, -EINVAL, "bad simulator options");
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -1115,7 +1122,7 @@ int simchip_open(const struct sim_profile *p, const char *image_path, const stru
 		return r;
 	}
 	s->o = *o;
-	s->rng = o->seed ? o->seed : 1;
+	s->rng = o->seed;
 	power_up(s, p);
 	snprintf(s->name, sizeof(s->name), "sim:%s", p->name);
 	s->clk.base.ops = &simclock_ops;
@@ -1178,6 +1185,75 @@ void simchip_reset_stats(struct simchip *s)
 	atomic_store(&s->st_programs, 0);
 	atomic_store(&s->st_erases, 0);
 	atomic_store(&s->st_swaps, 0);
+}
+
+int simchip_stats_format(const struct simchip_stats *st, char *buf, size_t len)
+{
+	const uint64_t busy_us = (st->busy_ns + 500) / 1000, model_us = (st->modelled_ns + 500) / 1000;
+
+	return snprintf(buf, len,
+			"%llu transactions, %llu bytes, %llu status polls, %llu programs, %llu "
+			"erases, %llu swaps, busy %llu.%06llu s of %llu.%06llu s modelled",
+			(unsigned long long)st->transactions, (unsigned long long)st->bytes,
+			(unsigned long long)st->status_polls, (unsigned long long)st->programs,
+			(unsigned long long)st->erases, (unsigned long long)st->swaps,
+			(unsigned long long)(busy_us / USEC_PER_SEC),
+			(unsigned long long)(busy_us % USEC_PER_SEC),
+			(unsigned long long)(model_us / USEC_PER_SEC),
+			(unsigned long long)(model_us % USEC_PER_SEC));
+}
+
+static const char *const busy_names[_SIMCHIP_BUSY_MAX] = {
+	[SIMCHIP_BUSY_TYPICAL] = "typical",
+	[SIMCHIP_BUSY_RANDOM] = "random",
+	[SIMCHIP_BUSY_MAXIMUM] = "max",
+};
+
+int simchip_busy_parse(const char *str, enum simchip_busy *ret)
+{
+	if (!str)
+		return -EINVAL;
+	for (unsigned i = 0; i < _SIMCHIP_BUSY_MAX; i++) {
+		if (!strcasecmp(str, busy_names[i])) {
+			*ret = (enum simchip_busy)i;
+			return 0;
+		}
+	}
+	if (!strcasecmp(str, "maximum")) {
+		*ret = SIMCHIP_BUSY_MAXIMUM;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+const char *simchip_busy_name(enum simchip_busy b)
+{
+	return (unsigned)b < _SIMCHIP_BUSY_MAX ? busy_names[b] : NULL;
+}
+
+int simchip_seed_parse(const char *str, uint64_t *ret)
+{
+	unsigned long long v;
+	char *end;
+	int base = 10;
+
+	if (!str || !*str)
+		return -EINVAL;
+	if (str[0] == '0' && (str[1] == 'x' || str[1] == 'X')) {
+		str += 2;
+		base = 16;
+	}
+	/* strtoull would take leading spaces and a sign (and negate); refuse them */
+	if (!(base == 16 ? isxdigit((unsigned char)*str) : isdigit((unsigned char)*str)))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(str, &end, base);
+	if (*end)
+		return -EINVAL;
+	if (errno == ERANGE)
+		return -ERANGE;
+	*ret = (uint64_t)v;
+	return 0;
 }
 
 const struct sim_profile *simchip_profile(const struct simchip *s)

@@ -319,7 +319,7 @@ static void virtual_time_is_deterministic(void **state)
 
 		simchip_opts_init(&o);
 		o.time_scale = 0;
-		o.randomise_times = true;
+		o.busy = SIMCHIP_BUSY_RANDOM;
 		o.seed = 42;
 		f = simfix_open_opts("W25Q128JV", &o);
 		for (uint32_t a = 0; a < 16 * 256; a += 256) {
