@@ -151,7 +151,7 @@ static uint64_t rng_next(struct simchip *s)
 }
 
 /* Busy time of one program/erase/status write, by the opts' busy mode; whole microseconds. */
-static uint64_t busy_time_ns(struct simchip *s, uint32_t typ_us, uint32_t max_us)
+static uint64_t busy_time_ns(struct simchip *s, uint64_t typ_us, uint64_t max_us)
 {
 	uint64_t us = typ_us;
 
@@ -160,7 +160,7 @@ static uint64_t busy_time_ns(struct simchip *s, uint32_t typ_us, uint32_t max_us
 	if (s->o.busy == SIMCHIP_BUSY_MAXIMUM)
 		us = max_us;
 	else if (s->o.busy == SIMCHIP_BUSY_RANDOM)
-		us += rng_next(s) % ((uint64_t)max_us - typ_us + 1);
+		us += rng_next(s) % (max_us - typ_us + 1);
 	return us * NSEC_PER_USEC;
 }
 
@@ -805,7 +805,7 @@ static void run_command(struct simchip *s, struct cmd *c)
 			}
 		}
 		if (do_erase(s, 0, p->size))
-			start_busy(s, busy_time_ns(s, p->ce_typ_ms * 1000u, p->ce_max_ms * 1000u));
+			start_busy(s, busy_time_ns(s, p->ce_typ_ms * 1000ull, p->ce_max_ms * 1000ull));
 		break;
 	case 0x01:
 		if (!(s->wel || s->ewsr || vsr))

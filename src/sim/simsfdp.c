@@ -149,7 +149,9 @@ int sim_profile_from_sfdp(const uint8_t *sfdp, size_t len, uint32_t jedec_id,
 		p->pp_typ_us = (((dw11 >> 8) & 0x1F) + 1) * ((dw11 & (1u << 13)) ? 64u : 8u);
 		p->pp_max_us = p->pp_typ_us * pmult;
 		p->ce_typ_ms = (((dw11 >> 24) & 0x1F) + 1) * ce_unit_ms[(dw11 >> 29) & 3];
-		p->ce_max_ms = p->ce_typ_ms * pmult;
+		/* JESD216: DWORD 10's multiplier covers erases, chip erase included; DWORD 11's
+		 * only page and byte program (as src/chip/sfdp.c reads it too) */
+		p->ce_max_ms = p->ce_typ_ms * mult;
 	}
 	if (((dw1 >> 17) & 3) == 1 || p->size > MIB(16))
 		p->flags |= SIMF_EN4B;

@@ -589,6 +589,47 @@ static void sfdp_dump_over_1kib_is_answered_byte_for_byte(void **state)
 	free(img);
 }
 
+static void sfdp_profile_chip_erase_maximum_uses_the_erase_multiplier(void **state)
+{
+	const char *root = getenv("FLASHD_SOURCE_ROOT");
+	char path[1024], err[160];
+	uint8_t dump[1024];
+	const uint8_t ce = 0xC7;
+	struct simchip_stats st;
+	struct sim_profile *p;
+	struct simchip_opts o;
+	struct simchip *s;
+	char *dir = th_mkdtemp(), *img = th_path(dir, "s.img");
+	FILE *fp;
+	size_t n;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/tests/data/sfdp/w25q128jv_ef4018.sfdp", root ? root : "..");
+	fp = fopen(path, "rb");
+	assert_non_null(fp);
+	n = fread(dump, 1, sizeof(dump), fp);
+	fclose(fp);
+	/* BFPT at 0x80: DWORD 10 = 0x00a60236 (erase max = 2 x (6 + 1) = 14 x typical),
+	 * DWORD 11 = 0xc914ea82 (program max = 6 x typical; chip erase typical 10 x 4 s).
+	 * JESD216 puts chip erase under the erase multiplier: 40 s x 14 = 560 s */
+	assert_int_equal(get_le32(dump + 0x80 + 36), 0x00a60236);
+	assert_int_equal(get_le32(dump + 0x80 + 40), 0xc914ea82);
+	assert_int_equal(sim_profile_from_sfdp(dump, n, 0xef4018, &p, err, sizeof(err)), 0);
+	simchip_opts_init(&o);
+	o.time_scale = 0;
+	o.busy = SIMCHIP_BUSY_MAXIMUM;
+	assert_int_equal(simchip_open(p, img, &o, &s, err, sizeof(err)), 0);
+	raw_op(simchip_bus(s), 0x06);
+	raw_cmd(simchip_bus(s), &ce, 1);
+	simchip_get_stats(s, &st);
+	assert_int_equal(st.busy_ns, 560 * NSEC_PER_SEC);
+	simchip_close(s);
+	sim_profile_free(p);
+	th_rmtree(dir);
+	free(dir);
+	free(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -612,6 +653,7 @@ int main(void)
 		cmocka_unit_test(image_file_rules),
 		cmocka_unit_test(profiles_from_sfdp_dumps),
 		cmocka_unit_test(sfdp_dump_over_1kib_is_answered_byte_for_byte),
+		cmocka_unit_test(sfdp_profile_chip_erase_maximum_uses_the_erase_multiplier),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
