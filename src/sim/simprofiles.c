@@ -400,10 +400,13 @@ uint32_t sim_profile_jedec_id(const struct sim_profile *p)
 /* ---- SFDP: generate (JESD216B layout) ---- */
 
 /* Encode a typical erase time as (count, unit) for BFPT DWORD 10. */
+static const uint32_t erase_unit_ms[4] = {1, 16, 128, 1000};
+static const uint32_t ce_unit_ms[4] = {16, 256, 4000, 64000};
+
 static uint32_t enc_erase_time(uint32_t us)
 {
-	static const uint32_t unit_ms[4] = {1, 16, 128, 1000};
-	uint32_t ms = (us + 999) / 1000;
+	const uint32_t *unit_ms = erase_unit_ms;
+	uint32_t ms = us ? (us + 999) / 1000 : 1;
 
 	for (uint32_t u = 0; u < 4; u++) {
 		uint32_t count = (ms + unit_ms[u] - 1) / unit_ms[u];
@@ -422,7 +425,7 @@ static uint32_t enc_erase_time(uint32_t us)
  */
 static uint32_t enc_chip_erase_time(uint32_t ms)
 {
-	static const uint32_t unit_ms[4] = {16, 256, 4000, 64000};
+	const uint32_t *unit_ms = ce_unit_ms;
 
 	for (uint32_t u = 0; u < 4; u++) {
 		uint32_t count = ms ? (ms + unit_ms[u] - 1) / unit_ms[u] : 1;
@@ -433,12 +436,28 @@ static uint32_t enc_chip_erase_time(uint32_t ms)
 	return 31u | (3u << 5);
 }
 
+/* What a host reads back from an encoded time: (count + 1) x unit, in microseconds. */
+static uint64_t dec_time_us(uint32_t field, const uint32_t *unit_ms)
+{
+	return (uint64_t)((field & 0x1F) + 1) * unit_ms[(field >> 5) & 3] * 1000u;
+}
+
+/*
+ * The 4-bit multiplier field N (maximum = 2 x (N + 1) x typical) that makes the advertised
+ * maximum at least max_us for a typical time advertised as adv_typ_us; raises *n to it.
+ */
+static void need_mult(uint32_t *n, uint64_t adv_typ_us, uint64_t max_us)
+{
+	while (*n < 15 && 2 * (*n + 1) * adv_typ_us < max_us)
+		(*n)++;
+}
+
 size_t sim_sfdp_generate(const struct sim_profile *p, uint8_t *buf, size_t len)
 {
 	const bool bait = p->flags & SIMF_4B_OPS;
 	const size_t bfpt_at = 0x30, bait_at = 0x30 + 16 * 4, total = bait ? bait_at + 8 : bait_at;
 	uint32_t dw[16];
-	uint32_t pp_count;
+	uint32_t pp_count, emult = 0, pmult = 0, ce;
 
 	if (len < total)
 		return 0;
@@ -490,16 +509,26 @@ size_t sim_sfdp_generate(const struct sim_profile *p, uint8_t *buf, size_t len)
 		else
 			dw[8] |= field << (16 * (i - 2));
 	}
-	/* DWORD 10: max multiplier 3 -> max = 2 * (3 + 1) * typical */
-	dw[9] = 3;
-	for (unsigned i = 0; i < p->n_erase && i < 4; i++)
-		dw[9] |= enc_erase_time(p->erase[i].typ_us) << (4 + 7 * i);
-	/* DWORD 11: page size, page program typical in 8 or 64 us units, chip erase */
+	/* DWORD 10: typical erase times and one multiplier for every erase and chip erase,
+	 * the smallest that covers each datasheet maximum, so a host's timeouts hold */
+	ce = enc_chip_erase_time(p->ce_typ_ms);
+	need_mult(&emult, dec_time_us(ce, ce_unit_ms), (uint64_t)p->ce_max_ms * 1000u);
+	dw[9] = 0;
+	for (unsigned i = 0; i < p->n_erase && i < 4; i++) {
+		uint32_t f = enc_erase_time(p->erase[i].typ_us);
+
+		need_mult(&emult, dec_time_us(f, erase_unit_ms), p->erase[i].max_us);
+		dw[9] |= f << (4 + 7 * i);
+	}
+	dw[9] |= emult;
+	/* DWORD 11: program multiplier, page size, page program typical in 8 or 64 us units,
+	 * chip erase */
 	pp_count = p->pp_typ_us <= 256 ? (p->pp_typ_us + 7) / 8 : (p->pp_typ_us + 63) / 64;
-	pp_count = pp_count ? pp_count - 1 : 0;
-	dw[10] = 3u | ((uint32_t)__builtin_ctz(p->page > 1 ? p->page : 256) << 4) |
-		 (MIN(pp_count, 31u) << 8) | ((p->pp_typ_us > 256 ? 1u : 0u) << 13) |
-		 (enc_chip_erase_time(p->ce_typ_ms) << 24);
+	pp_count = MIN(pp_count ? pp_count - 1 : 0, 31u);
+	need_mult(&pmult, (uint64_t)(pp_count + 1) * (p->pp_typ_us > 256 ? 64u : 8u),
+		  p->pp_max_us);
+	dw[10] = pmult | ((uint32_t)__builtin_ctz(p->page > 1 ? p->page : 256) << 4) |
+		 (pp_count << 8) | ((p->pp_typ_us > 256 ? 1u : 0u) << 13) | (ce << 24);
 	dw[13] = 0xFFFFFFFFu;
 	/* DWORD 16, enter 4-byte addressing (31:24): bit 24 B7h, bit 25 WREN then B7h, bit 29
 	 * dedicated 4-byte opcodes; exit (23:14): bit 14 E9h, bit 15 WREN then E9h. A part

@@ -630,12 +630,76 @@ static void sfdp_profile_chip_erase_maximum_uses_the_erase_multiplier(void **sta
 	free(img);
 }
 
+/* One command's busy time, then let it pass without polling. */
+static uint64_t busy_of(struct simfix *f, const uint8_t *tx, size_t len)
+{
+	struct simchip_stats a, b;
+
+	raw_op(f->bus, 0x06);
+	simchip_get_stats(f->sim, &a);
+	raw_cmd(f->bus, tx, len);
+	simchip_get_stats(f->sim, &b);
+	fclock_sleep_ns(spibus_clock(f->bus), b.busy_ns - a.busy_ns + NSEC_PER_MSEC);
+	assert_int_equal(raw_reg(f->bus, 0x05) & 1, 0);
+	return b.busy_ns - a.busy_ns;
+}
+
+static void generated_sfdp_maxima_cover_the_datasheet_maxima(void **state)
+{
+	static const char *const parts[] = {"W25Q256JV", "MX25L12835F", "GD25Q64C",
+					    "MT25QL256", "W25Q512JV",	"SFDP-ONLY"};
+	static const uint32_t erase_unit_ms[4] = {1, 16, 128, 1000};
+	static const uint32_t ce_unit_ms[4] = {16, 256, 4000, 64000};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		struct simchip_opts o;
+		struct simfix *f;
+		uint8_t t[0x30 + 64], pp[5] = {0x02, 0, 0, 0, 0}, ce = 0xC7;
+		uint32_t dw10, dw11, emult, pmult;
+		uint64_t max_us;
+
+		simchip_opts_init(&o);
+		o.time_scale = 0;
+		o.busy = SIMCHIP_BUSY_MAXIMUM; /* every busy time is the datasheet maximum */
+		f = simfix_open_opts(parts[i], &o);
+		raw_sfdp(f->bus, 0, t, sizeof(t));
+		assert_int_equal(get_le24(t + 12), 0x30);
+		dw10 = get_le32(t + 0x30 + 36);
+		dw11 = get_le32(t + 0x30 + 40);
+		emult = 2 * ((dw10 & 0xF) + 1);
+		pmult = 2 * ((dw11 & 0xF) + 1);
+		for (unsigned e = 0; e < 4; e++) {
+			const uint8_t *et = t + 0x30 + 28 + 2 * e;
+			uint32_t f7 = (dw10 >> (4 + 7 * e)) & 0x7F;
+			uint8_t se[4] = {et[1], 0x00, 0x00, 0x00};
+
+			if (et[0] == 0)
+				continue;
+			max_us = (uint64_t)((f7 & 0x1F) + 1) * erase_unit_ms[f7 >> 5] * 1000 * emult;
+			if (busy_of(f, se, sizeof(se)) > max_us * NSEC_PER_USEC)
+				fail_msg("%s: erase %02xh lasts longer than its SFDP maximum %llu us",
+					 parts[i], se[0], (unsigned long long)max_us);
+		}
+		max_us = (uint64_t)(((dw11 >> 8) & 0x1F) + 1) * ((dw11 & (1u << 13)) ? 64 : 8) *
+			 pmult;
+		if (busy_of(f, pp, sizeof(pp)) > max_us * NSEC_PER_USEC)
+			fail_msg("%s: page program beyond its SFDP maximum", parts[i]);
+		max_us = (uint64_t)(((dw11 >> 24) & 0x1F) + 1) * ce_unit_ms[(dw11 >> 29) & 3] *
+			 1000 * emult;
+		if (busy_of(f, &ce, 1) > max_us * NSEC_PER_USEC)
+			fail_msg("%s: chip erase beyond its SFDP maximum", parts[i]);
+		simfix_close(f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(every_profile_answers_its_jedec_id),
 		cmocka_unit_test(sfdp_is_the_real_dump_byte_for_byte),
 		cmocka_unit_test(generated_sfdp_describes_the_profile),
+		cmocka_unit_test(generated_sfdp_maxima_cover_the_datasheet_maxima),
 		cmocka_unit_test(wel_and_wip_follow_the_datasheet),
 		cmocka_unit_test(program_only_clears_bits_and_wraps_in_the_page),
 		cmocka_unit_test(erase_ignores_low_address_bits),
