@@ -29,8 +29,14 @@ void raw_op(struct spibus *bus, uint8_t op)
 
 void raw_wait_idle(struct spibus *bus)
 {
-	for (int i = 0; i < 10000000 && (raw_reg(bus, 0x05) & 1); i++)
-		fclock_sleep_ns(spibus_clock(bus), 10 * NSEC_PER_USEC);
+	uint64_t step = 10 * NSEC_PER_USEC, waited = 0;
+
+	/* 10 us between polls, doubling up to 10 ms: a chip erase takes minutes of chip time */
+	while ((raw_reg(bus, 0x05) & 1) && waited < 1000 * NSEC_PER_SEC) {
+		fclock_sleep_ns(spibus_clock(bus), step);
+		waited += step;
+		step = MIN(step * 2, 10 * NSEC_PER_MSEC);
+	}
 	assert_int_equal(raw_reg(bus, 0x05) & 1, 0);
 }
 

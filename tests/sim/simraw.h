@@ -18,7 +18,8 @@ uint8_t raw_reg(struct spibus *bus, uint8_t op);
 /* One CS period of tx bytes, nothing read. */
 void raw_cmd(struct spibus *bus, const uint8_t *tx, size_t len);
 void raw_op(struct spibus *bus, uint8_t op);
-/* Poll 05h (10 us of chip time between polls) until WIP clears; fails after 100 s. */
+/* Poll 05h until WIP clears (10 us of chip time between polls, doubling up to 10 ms); fails
+ * after 1000 s of chip time. */
 void raw_wait_idle(struct spibus *bus);
 
 /* READ 03h with a 3-byte address, or 13h with a 4-byte one. */
