@@ -27,6 +27,7 @@ enum {
 	SIMF_EX4B_29 = 1u << 14,    /* EX4B is 29h, E9h is no command (ISSI) */
 	SIMF_NO_SFDP = 1u << 15,    /* predates JESD216: 5Ah is no command */
 	SIMF_VSR_50 = 1u << 16,	    /* 50h: the next status write is volatile, needs no WEL */
+	SIMF_MX_4BYTE = 1u << 17,   /* Macronix CR bit 5 (4BYTE) reads the address mode */
 };
 
 /* Register bit: reg 1..3 in the high nibble, bit in the low three; reg 4 = Macronix CR. */

@@ -657,7 +657,9 @@ static void run_command(struct simchip *s, struct cmd *c)
 		break;
 	case 0x15:
 		if (p->flags & SIMF_MX_CR)
-			cmd_rx(c, NULL, s->cr, cmd_left(c));
+			cmd_rx(c, NULL,
+			       (uint8_t)(s->cr | ((p->flags & SIMF_MX_4BYTE) && s->in_4b ? 0x20 : 0)),
+			       cmd_left(c));
 		else if (p->flags & SIMF_SR3)
 			cmd_rx(c, NULL, (uint8_t)((s->sr[2] & ~1u) |
 						  ((p->flags & SIMF_ADS) && s->in_4b ? 1u : 0u)),

@@ -119,7 +119,8 @@ const struct sim_profile sim_builtin_profiles[] = {
 	},
 	{
 		/* Macronix MX25L25645G, datasheet rev. 1.4: 4-byte instructions 13h 0Ch 12h 21h
-		 * 5Ch DCh, EN4B/EX4B, configuration register TB (OTP). */
+		 * 5Ch DCh, EN4B/EX4B, configuration register TB (OTP) and 4BYTE (bit 5, read-only,
+		 * 1 in 4-byte address mode). */
 		.name = "MX25L25645G",
 		.desc = "Macronix 32 MiB 3.3 V, 4-byte opcodes",
 		.jedec_id = 0xc22019,
@@ -139,7 +140,7 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.fast_max_hz = 133000000,
 		.mv_min = 2700,
 		.mv_max = 3600,
-		.flags = SIMF_MX_CR | SIMF_WRSR_2 | SIMF_4B_OPS | SIMF_EN4B,
+		.flags = SIMF_MX_CR | SIMF_WRSR_2 | SIMF_4B_OPS | SIMF_EN4B | SIMF_MX_4BYTE,
 		.bp_mask = 0x3C,
 		.tb = SB(4, 3),
 		.srp0 = SB(1, 7),
@@ -249,8 +250,9 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.jedec_id = 0x9d7019,
 		.size = 32 * M,
 		.page = 256,
-		.n_erase = 3,
+		.n_erase = 4,
 		.erase = {{0x20, 0x21, 4 * K, 70000, 300000},
+			  {0xD7, 0, 4 * K, 70000, 300000}, /* SER is D7h or 20h */
 			  {0x52, 0x5C, 32 * K, 100000, 500000},
 			  {0xD8, 0xDC, 64 * K, 150000, 1000000}},
 		.ce_typ_ms = 80000,
