@@ -210,6 +210,47 @@ static void clear_cancels_a_pending_swap(void **state)
 	simfix_close(f);
 }
 
+/* ---- program-fail ---- */
+
+static void program_fail_sets_bit_7_of_each_pages_first_byte(void **state)
+{
+	struct simfix *f = simfix_open("W25Q128JV");
+	uint8_t data[256], want[3 * 256], got[3 * 256];
+
+	(void)state;
+	for (int i = 0; i < 256; i++)
+		data[i] = (uint8_t)(i ^ 0x5A); /* byte 0 = 0x5A: bit 7 clear */
+	fault(f, "program-fail");
+	/* a whole page, then a partial page that does not start at the page boundary */
+	raw_program(f->bus, 0x02, 0x7100, data, 256, 3);
+	raw_program(f->bus, 0x02, 0x7210, data, 16, 3);
+	memset(want, 0xFF, sizeof(want));
+	memcpy(want + 0x100, data, 256);
+	want[0x100] |= 0x80; /* the page's first byte keeps bit 7 set: 0xDA */
+	memcpy(want + 0x210, data, 16); /* no page start in it: exact */
+	simfix_image_read(f, 0x7000, got, sizeof(got));
+	th_assert_bytes(got, want, sizeof(want));
+	/* what the host reads back is the same */
+	raw_read3(f->bus, 0x7000, got, sizeof(got));
+	th_assert_bytes(got, want, sizeof(want));
+	simfix_close(f);
+}
+
+static void program_fail_clears_with_clear(void **state)
+{
+	struct simfix *f = simfix_open("W25Q128JV");
+	const uint8_t zero = 0;
+	uint8_t b;
+
+	(void)state;
+	fault(f, "program-fail");
+	fault(f, "clear");
+	raw_program(f->bus, 0x02, 0x7100, &zero, 1, 3);
+	simfix_image_read(f, 0x7100, &b, 1);
+	assert_int_equal(b, 0x00);
+	simfix_close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +262,8 @@ int main(void)
 		cmocka_unit_test(swap_is_reported_with_the_new_identity),
 		cmocka_unit_test(swap_spec_errors),
 		cmocka_unit_test(clear_cancels_a_pending_swap),
+		cmocka_unit_test(program_fail_sets_bit_7_of_each_pages_first_byte),
+		cmocka_unit_test(program_fail_clears_with_clear),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
