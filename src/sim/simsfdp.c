@@ -80,7 +80,8 @@ int sim_profile_from_sfdp(const uint8_t *sfdp, size_t len, uint32_t jedec_id,
 	dw2 = get_le32(bfpt + 4);
 	bits = (dw2 & 0x80000000u) ? ((dw2 & 0x7FFFFFFFu) < 63 ? 1ull << (dw2 & 0x7FFFFFFFu) : 0)
 				   : (uint64_t)dw2 + 1;
-	if (bits < 8 * KIB(64) || bits > 8ull * MIB(256) || bits % 8)
+	/* the chip model pages its image in 64 KiB blocks, and every part is a power of two */
+	if (bits < 8 * KIB(64) || bits > 8ull * MIB(256) || (bits & (bits - 1)))
 		return fail(err, errlen, "implausible density (%llu bits)",
 			    (unsigned long long)bits);
 
@@ -117,7 +118,7 @@ int sim_profile_from_sfdp(const uint8_t *sfdp, size_t len, uint32_t jedec_id,
 		struct sim_erase e = {.op = op};
 		unsigned k;
 
-		if (n < 9 || n > 24 || op == 0 || op == 0xFF)
+		if (n < 9 || n > 24 || op == 0 || op == 0xFF || (1u << n) > bits / 8)
 			continue;
 		e.size = 1u << n;
 		e.typ_us = bfpt_dw >= 10 ? erase_time_us(get_le32(bfpt + 36) >> (4 + 7 * t)) : 100000;

@@ -693,6 +693,60 @@ static void generated_sfdp_maxima_cover_the_datasheet_maxima(void **state)
 	}
 }
 
+/* A minimal JESD216 header + 16-DWORD BFPT at 0x10 with the given density and erase types. */
+static void tiny_sfdp(uint8_t *t, uint32_t dw2, const uint8_t (*erase)[2], unsigned n)
+{
+	memset(t, 0xFF, 0x10 + 64);
+	memcpy(t, "SFDP\x06\x01\x00\xff\x00\x06\x01\x10\x10\x00\x00\xff", 16);
+	put_le32(t + 0x10, 0xFFF320E5u);
+	put_le32(t + 0x14, dw2);
+	memset(t + 0x10 + 28, 0, 8);
+	for (unsigned i = 0; i < n; i++) {
+		t[0x10 + 28 + 2 * i] = erase[i][0];
+		t[0x10 + 29 + 2 * i] = erase[i][1];
+	}
+}
+
+static void sfdp_profile_drops_erase_types_larger_than_the_chip(void **state)
+{
+	/* 512 Kbit = 64 KiB; a 4 KiB type (20h) and a 16 MiB one (C7h) */
+	static const uint8_t erase[2][2] = {{12, 0x20}, {24, 0xC7}};
+	uint8_t t[0x10 + 64];
+	struct sim_profile *p = NULL;
+	char err[160];
+
+	(void)state;
+	tiny_sfdp(t, 512 * 1024 - 1, erase, 2);
+	assert_int_equal(sim_profile_from_sfdp(t, sizeof(t), 0xa5a510, &p, err, sizeof(err)), 0);
+	assert_int_equal(sim_profile_size(p), 64 * 1024);
+	{
+		/* with only the oversized type, nothing usable is left */
+		static const uint8_t only_big[1][2] = {{24, 0xC7}};
+		struct sim_profile *q = NULL;
+
+		tiny_sfdp(t, 512 * 1024 - 1, only_big, 1);
+		assert_int_equal(sim_profile_from_sfdp(t, sizeof(t), 1, &q, err, sizeof(err)),
+				 -EINVAL);
+		assert_string_equal(err, "the dump lists no usable erase type");
+		assert_null(q);
+	}
+	sim_profile_free(p);
+}
+
+static void sfdp_profile_refuses_a_density_not_a_power_of_two(void **state)
+{
+	static const uint8_t erase[1][2] = {{12, 0x20}};
+	uint8_t t[0x10 + 64];
+	struct sim_profile *p = NULL;
+	char err[160];
+
+	(void)state;
+	tiny_sfdp(t, 3 * 1024 * 1024 * 8 - 1, erase, 1); /* 3 MiB */
+	assert_int_equal(sim_profile_from_sfdp(t, sizeof(t), 1, &p, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "implausible density (25165824 bits)");
+	assert_null(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -718,6 +772,8 @@ int main(void)
 		cmocka_unit_test(profiles_from_sfdp_dumps),
 		cmocka_unit_test(sfdp_dump_over_1kib_is_answered_byte_for_byte),
 		cmocka_unit_test(sfdp_profile_chip_erase_maximum_uses_the_erase_multiplier),
+		cmocka_unit_test(sfdp_profile_drops_erase_types_larger_than_the_chip),
+		cmocka_unit_test(sfdp_profile_refuses_a_density_not_a_power_of_two),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
