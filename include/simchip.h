@@ -25,8 +25,9 @@
  *   wp                 WP# is held low: with SRP set, status register writes are ignored
  *   clear              remove every fault
  *
- * Threading: one thread drives a simchip (through its bus); simchip_get_stats() and
- * simchip_fault_parse() may be called from any thread.
+ * Threading: one thread drives a simchip (through its bus); simchip_get_stats(),
+ * simchip_reset_stats(), simchip_profile() and simchip_fault_parse() may be called from any
+ * thread. The parse and format helpers touch no chip.
  */
 #ifndef FLASHD_SIMCHIP_H
 #define FLASHD_SIMCHIP_H
