@@ -5,8 +5,8 @@
  * A transaction is split at chip-select toggles into commands; each command is the byte
  * stream of its segments (tx, or 0x00 where tx is NULL), and the chip's answer is scattered
  * into the segments' rx buffers. Effects of program/erase/status writes happen when chip
- * select rises; the chip then stays busy (WIP) for the part's typical time (or a seeded random
- * time up to its maximum), during which everything but status reads is ignored.
+ * select rises; the chip then stays busy (WIP) for the part's typical time (or its maximum, or a
+ * seeded random time between the two), during which everything but register reads is ignored.
  *
  * Time: modelled nanoseconds, advanced by transactions (overhead, then 8 bits per byte at the
  * clock) and by sleeps on the chip's clock. With a time scale > 0 the model also sleeps that
@@ -18,6 +18,7 @@
  */
 #include "simchip.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -36,7 +37,7 @@
 #include "util.h"
 
 #define CACHE_SIZE KIB(64)
-#define SFDP_BUF 1024
+#define SFDP_GEN_MAX 256 /* sim_sfdp_generate() writes at most 120 bytes */
 #define BUSY_FOREVER UINT64_MAX
 #define SR_WIP 0x01
 #define SR_WEL 0x02
@@ -55,7 +56,6 @@ struct simchip {
 	struct simclock clk;
 	char name[48];
 	const struct sim_profile *p;
-	const struct sim_profile *orig;
 	struct simchip_opts o;
 	int fd;
 
@@ -67,13 +67,14 @@ struct simchip {
 
 	/* chip state */
 	uint8_t sr[3], cr, fsr;
-	bool wel, wel_clear_at_end, ewsr, in_4b, aai, aai_started, deep_pd;
+	bool wel, wel_clear_at_end, ewsr, vsr, in_4b, aai;
 	uint32_t aai_addr;
 	uint64_t busy_until;
 	uint8_t bpr[32];
 	size_t bpr_len;
-	uint8_t sfdp[SFDP_BUF];
+	const uint8_t *sfdp; /* the profile's dump (borrowed, as the profile is) or sfdp_gen */
 	size_t sfdp_len;
+	uint8_t sfdp_gen[SFDP_GEN_MAX];
 
 	/* time: with a scale > 0, wall time follows modelled time from (wall_base, model_base) */
 	uint64_t now_ns, wall_base_ns, model_base_ns;
@@ -84,10 +85,17 @@ struct simchip {
 	_Atomic int miso;
 	_Atomic bool wip_stuck, program_fail, erase_fail, wp_low;
 	_Atomic uint64_t xfer_error_in;
+	/* swap: swap_to is stored last and read first; then either after swap_after more
+	 * transactions, or (swap_on_write) once a program/erase accepted after swap_mark
+	 * has finished */
 	_Atomic(const struct sim_profile *) swap_to;
+	_Atomic uint64_t swap_after, swap_mark, writes; /* writes: never reset */
+	_Atomic bool swap_on_write;
+	_Atomic(const struct sim_profile *) cur; /* s->p, for other threads */
 
 	/* stats */
-	_Atomic uint64_t st_txn, st_bytes, st_polls, st_busy, st_model;
+	_Atomic uint64_t st_txn, st_bytes, st_polls, st_busy, st_model, st_programs, st_erases,
+		st_swaps;
 };
 
 /* ---- time ---- */
@@ -132,21 +140,26 @@ static void clk_sleep(struct fclock *c, uint64_t ns)
 
 static const struct fclock_ops simclock_ops = {.now_ns = clk_now, .sleep_ns = clk_sleep};
 
+/* splitmix64: every seed, 0 included, gives a full-period sequence of its own */
 static uint64_t rng_next(struct simchip *s)
 {
-	uint64_t x = s->rng;
+	uint64_t z = (s->rng += 0x9E3779B97F4A7C15ull);
 
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return s->rng = x;
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
 }
 
-static uint64_t busy_time_ns(struct simchip *s, uint32_t typ_us, uint32_t max_us)
+/* Busy time of one program/erase/status write, by the opts' busy mode; whole microseconds. */
+static uint64_t busy_time_ns(struct simchip *s, uint64_t typ_us, uint64_t max_us)
 {
 	uint64_t us = typ_us;
 
-	if (s->o.randomise_times && max_us > typ_us)
+	if (max_us < typ_us)
+		max_us = typ_us;
+	if (s->o.busy == SIMCHIP_BUSY_MAXIMUM)
+		us = max_us;
+	else if (s->o.busy == SIMCHIP_BUSY_RANDOM)
 		us += rng_next(s) % (max_us - typ_us + 1);
 	return us * NSEC_PER_USEC;
 }
@@ -320,6 +333,40 @@ static void sst26_power_up(struct simchip *s)
 			s->bpr[bit / 8] |= (uint8_t)(1u << (bit % 8));
 }
 
+/*
+ * The state a part is in after power-up, from its profile: registers at their defaults,
+ * WEL/EWSR/AAI/4-byte mode cleared, not busy, SST26 blocks locked, its own SFDP. Used at
+ * open and when a swap fault puts another chip on the bus (which was powered off to do it).
+ */
+static void power_up(struct simchip *s, const struct sim_profile *p)
+{
+	s->p = p;
+	atomic_store(&s->cur, p);
+	s->sr[0] = p->sr1_init;
+	s->sr[1] = p->sr2_init;
+	s->sr[2] = p->sr3_init;
+	s->cr = p->cr_init;
+	s->fsr = 0;
+	s->wel = s->wel_clear_at_end = s->ewsr = s->vsr = s->in_4b = s->aai = false;
+	s->aai_addr = 0;
+	s->busy_until = 0;
+	s->bpr_len = 0;
+	memset(s->bpr, 0, sizeof(s->bpr));
+	if (p->flags & SIMF_SST26)
+		sst26_power_up(s);
+	/* a dump is answered whole, whatever its size (sim_profile_from_sfdp allows 64 KiB) */
+	if (p->flags & SIMF_NO_SFDP) {
+		s->sfdp = NULL;
+		s->sfdp_len = 0;
+	} else if (p->sfdp) {
+		s->sfdp = p->sfdp;
+		s->sfdp_len = p->sfdp_len;
+	} else {
+		s->sfdp = s->sfdp_gen;
+		s->sfdp_len = sim_sfdp_generate(p, s->sfdp_gen, sizeof(s->sfdp_gen));
+	}
+}
+
 /* ---- the command stream of one chip-select period ---- */
 
 struct cmd {
@@ -408,7 +455,7 @@ static uint8_t status1(struct simchip *s)
 		s->wel_clear_at_end = false;
 	}
 	if (busy(s) || atomic_load(&s->wip_stuck))
-		v |= SR_WIP;
+		v |= (s->p->flags & SIMF_SST26) ? SR_WIP | 0x80 : SR_WIP; /* SST26: BUSY twice */
 	if (s->wel)
 		v |= SR_WEL;
 	if (s->aai)
@@ -499,6 +546,8 @@ static bool do_program(struct simchip *s, uint32_t addr, const uint8_t *data, si
 			cache_touch(s, a, 1);
 		}
 	}
+	atomic_fetch_add(&s->st_programs, 1);
+	atomic_fetch_add(&s->writes, 1);
 	return true;
 }
 
@@ -525,20 +574,28 @@ static bool do_erase(struct simchip *s, uint32_t addr, uint32_t size)
 			b[0] = first;
 		cache_touch(s, a, n);
 	}
+	atomic_fetch_add(&s->st_erases, 1);
+	atomic_fetch_add(&s->writes, 1);
 	return true;
 }
 
+/* Only the bits the datasheet calls writable change; WIP and WEL are never among them. */
 static void write_status(struct simchip *s, unsigned reg, uint8_t v)
 {
-	if (reg == 1)
-		s->sr[0] = (uint8_t)((s->sr[0] & 0x03) | (v & 0xFC));
-	else if (reg == 2)
+	const struct sim_profile *p = s->p;
+	uint8_t m;
+
+	if (reg == 1) {
+		m = p->sr1_wmask & (uint8_t)~(SR_WIP | SR_WEL);
+		s->sr[0] = (uint8_t)((s->sr[0] & ~m) | (v & m));
+	} else if (reg == 2) {
 		s->sr[1] = (uint8_t)((s->sr[1] & 0x80) | (v & 0x7F));
-	else if (reg == 3)
+	} else if (reg == 3) {
 		s->sr[2] = (uint8_t)((s->sr[2] & 0x01) | (v & 0xFE));
-	else if (reg == 4)
-		/* Macronix CR: TB (bit 3) is OTP, it can only be set */
-		s->cr = (uint8_t)((v & ~0x08u) | (s->cr & 0x08) | (v & 0x08));
+	} else if (reg == 4) {
+		m = p->cr_wmask;
+		s->cr = (uint8_t)((s->cr & ~m) | (v & m) | (s->cr & p->cr_otp));
+	}
 }
 
 /* Execute one command (one CS period) of len bytes. */
@@ -548,30 +605,24 @@ static void run_command(struct simchip *s, struct cmd *c)
 	uint8_t op, b;
 	uint32_t addr;
 	bool fast_ok = s->bus.speed_hz <= p->fast_max_hz;
+	bool vsr;
 
 	if (!cmd_tx(c, &op))
 		return;
+	/* 50h enables the very next command only: "any other commands can't be inserted"
+	 * (W25Q128JV 8.2.2) */
+	vsr = s->vsr;
+	s->vsr = false;
 
-	/* while busy only status reads get through */
+	/* While busy only register reads get through: the parts answer 05h, 35h, 15h and 70h
+	 * at any time (W25Q128JV 8.2.4, MX25L12835F RDSR/RDCR, GD25Q64C RDSR, MT25QL256
+	 * READ (FLAG) STATUS REGISTER). Anything else is ignored, AAI data included. */
 	if (busy(s) || atomic_load(&s->wip_stuck)) {
-		if (op == 0x05) {
-			atomic_fetch_add(&s->st_polls, 1);
-			while (cmd_left(c)) {
-				uint8_t v = status1(s);
-
-				cmd_rx(c, &v, 0, 1);
-			}
-		} else if (op == 0x70 && (p->flags & SIMF_FSR)) {
-			uint8_t v = (uint8_t)(s->fsr & 0x7F);
-
-			atomic_fetch_add(&s->st_polls, 1);
-			cmd_rx(c, NULL, v, cmd_left(c));
+		if (op != 0x05 && op != 0x35 && op != 0x15 && op != 0x70) {
+			cmd_rx(c, NULL, 0xFF, cmd_left(c));
+			return;
 		}
-		/* anything else while busy is ignored (AAI data included, as on the part) */
-		cmd_rx(c, NULL, 0xFF, cmd_left(c));
-		return;
-	}
-	if (s->wel_clear_at_end) {
+	} else if (s->wel_clear_at_end) {
 		s->wel = false;
 		s->wel_clear_at_end = false;
 	}
@@ -599,12 +650,16 @@ static void run_command(struct simchip *s, struct cmd *c)
 		}
 		break;
 	case 0x35:
-		if (p->flags & (SIMF_SR2 | SIMF_SST26))
+		if (p->flags & SIMF_SST26)
+			cmd_rx(c, NULL, s->cr, cmd_left(c)); /* RDCR (DS20005119 5.21) */
+		else if (p->flags & SIMF_SR2)
 			cmd_rx(c, NULL, s->sr[1], cmd_left(c));
 		break;
 	case 0x15:
 		if (p->flags & SIMF_MX_CR)
-			cmd_rx(c, NULL, s->cr, cmd_left(c));
+			cmd_rx(c, NULL,
+			       (uint8_t)(s->cr | ((p->flags & SIMF_MX_4BYTE) && s->in_4b ? 0x20 : 0)),
+			       cmd_left(c));
 		else if (p->flags & SIMF_SR3)
 			cmd_rx(c, NULL, (uint8_t)((s->sr[2] & ~1u) |
 						  ((p->flags & SIMF_ADS) && s->in_4b ? 1u : 0u)),
@@ -612,7 +667,9 @@ static void run_command(struct simchip *s, struct cmd *c)
 		break;
 	case 0x70:
 		if (p->flags & SIMF_FSR) {
-			uint8_t v = (uint8_t)(0x80 | (s->fsr & 0x7F) | (s->in_4b ? 1 : 0));
+			/* bit 7 ready, bit 0 the address mode, busy or not (MT25QL256 Table 8) */
+			uint8_t v = (uint8_t)((busy(s) || atomic_load(&s->wip_stuck) ? 0 : 0x80) |
+					      (s->fsr & 0x7E) | (s->in_4b ? 1 : 0));
 
 			atomic_fetch_add(&s->st_polls, 1);
 			cmd_rx(c, NULL, v, cmd_left(c));
@@ -623,16 +680,15 @@ static void run_command(struct simchip *s, struct cmd *c)
 		break;
 	case 0x04:
 		s->wel = false;
-		if (s->aai) {
-			s->aai = false;
-			s->aai_started = false;
-		}
+		s->aai = false;
 		break;
 	case 0x50:
 		if (p->flags & SIMF_EWSR)
 			s->ewsr = true;
 		else if (p->flags & SIMF_FSR)
 			s->fsr = 0;
+		else if (p->flags & SIMF_VSR_50)
+			s->vsr = true;
 		break;
 	case 0x03:
 	case 0x13:
@@ -654,6 +710,8 @@ static void run_command(struct simchip *s, struct cmd *c)
 	case 0x5A: {
 		uint8_t hdr[4];
 
+		if (p->flags & SIMF_NO_SFDP)
+			break; /* no command: MISO stays released */
 		for (int i = 0; i < 4; i++)
 			if (!cmd_tx(c, &hdr[i]))
 				return;
@@ -736,7 +794,7 @@ static void run_command(struct simchip *s, struct cmd *c)
 	}
 	case 0x60:
 	case 0xC7:
-		if (!s->wel)
+		if (!s->wel || (op == 0x60 && (p->flags & SIMF_CE_C7_ONLY)))
 			break;
 		{
 			bool any = false;
@@ -749,10 +807,10 @@ static void run_command(struct simchip *s, struct cmd *c)
 			}
 		}
 		if (do_erase(s, 0, p->size))
-			start_busy(s, busy_time_ns(s, p->ce_typ_ms * 1000u, p->ce_max_ms * 1000u));
+			start_busy(s, busy_time_ns(s, p->ce_typ_ms * 1000ull, p->ce_max_ms * 1000ull));
 		break;
 	case 0x01:
-		if (!(s->wel || s->ewsr))
+		if (!(s->wel || s->ewsr || vsr))
 			break;
 		if (atomic_load(&s->wp_low) && regbit(s, p->srp0)) {
 			refuse(s);
@@ -762,13 +820,15 @@ static void run_command(struct simchip *s, struct cmd *c)
 		if (cmd_tx(c, &b))
 			write_status(s, 1, b);
 		if ((p->flags & SIMF_WRSR_2) && cmd_tx(c, &b))
-			write_status(s, (p->flags & SIMF_MX_CR) ? 4 : 2, b);
+			write_status(s, (p->flags & (SIMF_MX_CR | SIMF_SST26)) ? 4 : 2, b);
 		s->ewsr = false;
-		start_busy(s, busy_time_ns(s, p->tw_typ_us, p->tw_max_us));
+		/* a volatile write takes effect at once and leaves WEL alone */
+		if (!vsr)
+			start_busy(s, busy_time_ns(s, p->tw_typ_us, p->tw_max_us));
 		break;
 	case 0x31:
 	case 0x11:
-		if (!s->wel || !(p->flags & (op == 0x31 ? SIMF_WRSR_31 : SIMF_SR3)))
+		if (!(s->wel || vsr) || !(p->flags & (op == 0x31 ? SIMF_WRSR_31 : SIMF_SR3)))
 			break;
 		if (atomic_load(&s->wp_low) && regbit(s, p->srp0)) {
 			refuse(s);
@@ -776,11 +836,14 @@ static void run_command(struct simchip *s, struct cmd *c)
 		}
 		if (cmd_tx(c, &b))
 			write_status(s, op == 0x31 ? 2 : 3, b);
-		start_busy(s, busy_time_ns(s, p->tw_typ_us, p->tw_max_us));
+		if (!vsr)
+			start_busy(s, busy_time_ns(s, p->tw_typ_us, p->tw_max_us));
 		break;
 	case 0xB7:
 	case 0xE9:
-		if (!(p->flags & SIMF_EN4B))
+	case 0x29:
+		if (!(p->flags & SIMF_EN4B) ||
+		    (op != 0xB7 && (op == 0x29) != !!(p->flags & SIMF_EX4B_29)))
 			break;
 		if ((p->flags & SIMF_EN4B_WREN) && !s->wel)
 			break;
@@ -789,14 +852,17 @@ static void run_command(struct simchip *s, struct cmd *c)
 			s->wel = false;
 		break;
 	case 0x72:
+		/* RDBPR/WBPR move the register most significant byte first: BPR[143:136] is
+		 * the first byte on the wire (DS20005119 5.18, 5.19); bpr[] is indexed by bit. */
 		if (p->flags & SIMF_SST26)
-			cmd_rx(c, s->bpr, 0, MIN(cmd_left(c), s->bpr_len));
+			for (size_t i = 0; i < s->bpr_len && cmd_left(c); i++)
+				cmd_rx(c, &s->bpr[s->bpr_len - 1 - i], 0, 1);
 		break;
 	case 0x42:
 		if (!(p->flags & SIMF_SST26) || !s->wel)
 			break;
 		for (size_t i = 0; i < s->bpr_len && cmd_left(c); i++)
-			cmd_tx(c, &s->bpr[i]);
+			cmd_tx(c, &s->bpr[s->bpr_len - 1 - i]);
 		s->wel = false;
 		break;
 	case 0x98:
@@ -839,6 +905,35 @@ static void run_command(struct simchip *s, struct cmd *c)
 	cmd_rx(c, NULL, 0xFF, cmd_left(c));
 }
 
+/* Whether a pending swap takes effect before this transaction (see struct simchip). */
+static bool swap_due(struct simchip *s)
+{
+	uint64_t left;
+
+	if (atomic_load(&s->swap_on_write))
+		return atomic_load(&s->writes) > atomic_load(&s->swap_mark) && !busy(s);
+	left = atomic_load(&s->swap_after);
+	if (left) {
+		atomic_store(&s->swap_after, left - 1);
+		return false;
+	}
+	return true;
+}
+
+static void do_swap(struct simchip *s, const struct sim_profile *to)
+{
+	const struct sim_profile *from = s->p;
+
+	/* a fault set meanwhile from another thread wins; it is seen on the next transaction */
+	if (!atomic_compare_exchange_strong(&s->swap_to, &to, NULL))
+		return;
+	(void)cache_flush(s);
+	power_up(s, to);
+	atomic_fetch_add(&s->st_swaps, 1);
+	if (s->o.on_swap)
+		s->o.on_swap(s->o.userdata, from, to, atomic_load(&s->st_txn));
+}
+
 static int sim_transfer(struct spibus *bus, const struct spibus_seg *segs, size_t n)
 {
 	struct simchip *s = (struct simchip *)bus;
@@ -857,19 +952,9 @@ static int sim_transfer(struct spibus *bus, const struct spibus_seg *segs, size_
 	if (tx_total > s->bus.max_transfer || rx_total > s->bus.max_transfer)
 		return -EMSGSIZE;
 
-	swap = atomic_exchange(&s->swap_to, NULL);
-	if (swap) {
-		s->p = swap;
-		s->in_4b = false;
-		s->wel = false;
-		s->busy_until = 0;
-		memset(s->sr, 0, sizeof(s->sr));
-		s->sr[0] = swap->sr1_init;
-		s->sfdp_len = swap->sfdp ? MIN(swap->sfdp_len, (size_t)SFDP_BUF)
-					 : sim_sfdp_generate(swap, s->sfdp, sizeof(s->sfdp));
-		if (swap->sfdp)
-			memcpy(s->sfdp, swap->sfdp, s->sfdp_len);
-	}
+	swap = atomic_load(&s->swap_to);
+	if (swap && swap_due(s))
+		do_swap(s, swap);
 
 	atomic_fetch_add(&s->st_txn, 1);
 	atomic_fetch_add(&s->st_bytes, total);
@@ -1021,7 +1106,8 @@ int simchip_open(const struct sim_profile *p, const char *image_path, const stru
 		simchip_opts_init(&def);
 		o = &def;
 	}
-	if (o->time_scale < 0 || o->speed_hz == 0 || o->max_transfer < 16)
+	if (o->time_scale < 0 || o->speed_hz == 0 || o->max_transfer < 16 ||
+	    (unsigned)o->busy >= _SIMCHIP_BUSY_MAX)
 		return errf(err, errlen, -EINVAL, "bad simulator options");
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -1037,21 +1123,9 @@ int simchip_open(const struct sim_profile *p, const char *image_path, const stru
 		free(s);
 		return r;
 	}
-	s->p = s->orig = p;
 	s->o = *o;
-	s->rng = o->seed ? o->seed : 1;
-	s->sr[0] = p->sr1_init;
-	s->sr[1] = p->sr2_init;
-	s->sr[2] = p->sr3_init;
-	s->cr = p->cr_init;
-	if (p->flags & SIMF_SST26)
-		sst26_power_up(s);
-	if (p->sfdp) {
-		s->sfdp_len = MIN(p->sfdp_len, (size_t)SFDP_BUF);
-		memcpy(s->sfdp, p->sfdp, s->sfdp_len);
-	} else {
-		s->sfdp_len = sim_sfdp_generate(p, s->sfdp, sizeof(s->sfdp));
-	}
+	s->rng = o->seed;
+	power_up(s, p);
 	snprintf(s->name, sizeof(s->name), "sim:%s", p->name);
 	s->clk.base.ops = &simclock_ops;
 	s->clk.s = s;
@@ -1099,6 +1173,9 @@ void simchip_get_stats(const struct simchip *s, struct simchip_stats *ret)
 	ret->status_polls = atomic_load(&m->st_polls);
 	ret->busy_ns = atomic_load(&m->st_busy);
 	ret->modelled_ns = atomic_load(&m->st_model);
+	ret->programs = atomic_load(&m->st_programs);
+	ret->erases = atomic_load(&m->st_erases);
+	ret->swaps = atomic_load(&m->st_swaps);
 }
 
 void simchip_reset_stats(struct simchip *s)
@@ -1107,6 +1184,125 @@ void simchip_reset_stats(struct simchip *s)
 	atomic_store(&s->st_bytes, 0);
 	atomic_store(&s->st_polls, 0);
 	atomic_store(&s->st_busy, 0);
+	atomic_store(&s->st_programs, 0);
+	atomic_store(&s->st_erases, 0);
+	atomic_store(&s->st_swaps, 0);
+}
+
+int simchip_stats_format(const struct simchip_stats *st, char *buf, size_t len)
+{
+	const uint64_t busy_us = (st->busy_ns + 500) / 1000, model_us = (st->modelled_ns + 500) / 1000;
+
+	return snprintf(buf, len,
+			"%llu transactions, %llu bytes, %llu status polls, %llu programs, %llu "
+			"erases, %llu swaps, busy %llu.%06llu s of %llu.%06llu s modelled",
+			(unsigned long long)st->transactions, (unsigned long long)st->bytes,
+			(unsigned long long)st->status_polls, (unsigned long long)st->programs,
+			(unsigned long long)st->erases, (unsigned long long)st->swaps,
+			(unsigned long long)(busy_us / USEC_PER_SEC),
+			(unsigned long long)(busy_us % USEC_PER_SEC),
+			(unsigned long long)(model_us / USEC_PER_SEC),
+			(unsigned long long)(model_us % USEC_PER_SEC));
+}
+
+static const char *const busy_names[_SIMCHIP_BUSY_MAX] = {
+	[SIMCHIP_BUSY_TYPICAL] = "typical",
+	[SIMCHIP_BUSY_RANDOM] = "random",
+	[SIMCHIP_BUSY_MAXIMUM] = "max",
+};
+
+int simchip_busy_parse(const char *str, enum simchip_busy *ret)
+{
+	if (!str)
+		return -EINVAL;
+	for (unsigned i = 0; i < _SIMCHIP_BUSY_MAX; i++) {
+		if (!strcasecmp(str, busy_names[i])) {
+			*ret = (enum simchip_busy)i;
+			return 0;
+		}
+	}
+	if (!strcasecmp(str, "maximum")) {
+		*ret = SIMCHIP_BUSY_MAXIMUM;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+const char *simchip_busy_name(enum simchip_busy b)
+{
+	return (unsigned)b < _SIMCHIP_BUSY_MAX ? busy_names[b] : NULL;
+}
+
+int simchip_seed_parse(const char *str, uint64_t *ret)
+{
+	unsigned long long v;
+	char *end;
+	int base = 10;
+
+	if (!str || !*str)
+		return -EINVAL;
+	if (str[0] == '0' && (str[1] == 'x' || str[1] == 'X')) {
+		str += 2;
+		base = 16;
+	}
+	/* strtoull would take leading spaces and a sign (and negate); refuse them */
+	if (!(base == 16 ? isxdigit((unsigned char)*str) : isdigit((unsigned char)*str)))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(str, &end, base);
+	if (*end)
+		return -EINVAL;
+	if (errno == ERANGE)
+		return -ERANGE;
+	*ret = (uint64_t)v;
+	return 0;
+}
+
+const struct sim_profile *simchip_profile(const struct simchip *s)
+{
+	return atomic_load(&((struct simchip *)s)->cur);
+}
+
+/* swap=PROFILE, swap=PROFILE@N, swap=PROFILE@write */
+static int swap_parse(struct simchip *s, const char *spec, const char *v, char *err,
+		      size_t errlen)
+{
+	const struct sim_profile *cur = atomic_load(&s->cur), *p;
+	const char *at = v ? strchr(v, '@') : NULL;
+	unsigned long long after = 0;
+	bool on_write = false;
+	char name[sizeof(p->name)];
+	size_t len = at ? (size_t)(at - v) : strlen(v ? v : "");
+
+	if (!v || !len || len >= sizeof(name))
+		return errf(err, errlen, -EINVAL, "fault \"%s\": swap=PROFILE[@N|@write]", spec);
+	memcpy(name, v, len);
+	name[len] = '\0';
+	p = sim_profile_find(name);
+	if (!p)
+		return errf(err, errlen, -EINVAL, "fault \"%s\": no profile \"%s\"", spec, name);
+	if (p->size != cur->size)
+		return errf(err, errlen, -EINVAL, "fault \"%s\": %s is not the same size as %s",
+			    spec, p->name, cur->name);
+	if (at && !strcmp(at + 1, "write")) {
+		on_write = true;
+	} else if (at) {
+		char *end;
+
+		errno = 0;
+		after = strtoull(at + 1, &end, 10);
+		if (!at[1] || *end || errno || after == 0 || at[1] == '-')
+			return errf(err, errlen, -EINVAL,
+				    "fault \"%s\": swap=PROFILE@N needs N >= 1 transactions, or "
+				    "@write",
+				    spec);
+	}
+	atomic_store(&s->swap_to, NULL);
+	atomic_store(&s->swap_after, (uint64_t)after);
+	atomic_store(&s->swap_mark, atomic_load(&s->writes));
+	atomic_store(&s->swap_on_write, on_write);
+	atomic_store(&s->swap_to, p);
+	return 0;
 }
 
 int simchip_fault_parse(struct simchip *s, const char *spec, char *err, size_t errlen)
@@ -1143,17 +1339,9 @@ int simchip_fault_parse(struct simchip *s, const char *spec, char *err, size_t e
 				    "fault \"%s\": xfer-error=N with N >= 1", spec);
 		atomic_store(&s->xfer_error_in, (uint64_t)n);
 	} else if (KEY("swap")) {
-		const struct sim_profile *p = sim_profile_find(v);
-
-		if (!p)
-			return errf(err, errlen, -EINVAL, "fault \"%s\": no profile \"%s\"", spec,
-				    v ? v : "");
-		if (p->size != s->p->size)
-			return errf(err, errlen, -EINVAL,
-				    "fault \"%s\": %s is not the same size as %s", spec, p->name,
-				    s->p->name);
-		atomic_store(&s->swap_to, p);
+		return swap_parse(s, spec, v, err, errlen);
 	} else if (KEY("clear") && !v) {
+		atomic_store(&s->swap_to, NULL);
 		atomic_store(&s->miso, MISO_OK);
 		atomic_store(&s->wip_stuck, false);
 		atomic_store(&s->program_fail, false);
@@ -1163,7 +1351,7 @@ int simchip_fault_parse(struct simchip *s, const char *spec, char *err, size_t e
 	} else {
 		return errf(err, errlen, -EINVAL,
 			    "unknown fault \"%s\" (no-chip=high|low, wip-stuck, program-fail, "
-			    "erase-fail, xfer-error=N, swap=PROFILE, wp, clear)",
+			    "erase-fail, xfer-error=N, swap=PROFILE[@N|@write], wp, clear)",
 			    spec);
 	}
 #undef KEY

@@ -26,7 +26,8 @@
 const struct sim_profile sim_builtin_profiles[] = {
 	{
 		/* Winbond W25Q128JV-IQ/JQ, datasheet rev. F (2018): 8.1 status registers,
-		 * 9.6 AC electrical characteristics (tPP, tSE, tBE1, tBE2, tCE, tW). */
+		 * 8.2.2 write enable for volatile status register (50h), 9.6 AC electrical
+		 * characteristics (tPP, tSE, tBE1, tBE2, tCE, tW). */
 		.name = "W25Q128JV",
 		.desc = "Winbond 16 MiB 3.3 V",
 		.jedec_id = 0xef4018,
@@ -46,13 +47,14 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.fast_max_hz = 133000000,
 		.mv_min = 2700,
 		.mv_max = 3600,
-		.flags = SIMF_SR2 | SIMF_WRSR_31 | SIMF_SR3 | SIMF_WRSR_2,
+		.flags = SIMF_SR2 | SIMF_WRSR_31 | SIMF_SR3 | SIMF_WRSR_2 | SIMF_VSR_50,
 		WINBOND_3BP,
 		.bp_unit = 256 * K,
 		.sr2_init = 0x02, /* QE set at the factory on -IQ parts */
 		.sr3_init = 0x60, /* driver strength 25 % */
 		.sfdp = sim_sfdp_w25q128jv,
 		.sfdp_len = sizeof(sim_sfdp_w25q128jv),
+		.sr1_wmask = 0xFC,
 	},
 	{
 		/* Winbond W25Q256JV, datasheet rev. G: 8.1 (SR3 ADS/ADP), 8.2.4x 4-byte
@@ -76,11 +78,12 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.fast_max_hz = 133000000,
 		.mv_min = 2700,
 		.mv_max = 3600,
-		.flags = SIMF_SR2 | SIMF_WRSR_31 | SIMF_SR3 | SIMF_WRSR_2 | SIMF_4B_OPS | SIMF_EN4B |
-			 SIMF_ADS,
+		.flags = SIMF_SR2 | SIMF_WRSR_31 | SIMF_SR3 | SIMF_WRSR_2 | SIMF_VSR_50 |
+			 SIMF_4B_OPS | SIMF_EN4B | SIMF_ADS,
 		WINBOND_4BP,
 		.bp_unit = 64 * K,
 		.sr2_init = 0x02,
+		.sr1_wmask = 0xFC,
 	},
 	{
 		/* Macronix MX25L12835F, datasheet rev. 1.6: status register (BP0-3, QE, SRWD),
@@ -110,10 +113,14 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.tb = SB(4, 3),
 		.srp0 = SB(1, 7),
 		.bp_unit = 64 * K,
+		.sr1_wmask = 0xFC,
+		.cr_wmask = 0xCF, /* ODS0-2, TB, DC0-1 */
+		.cr_otp = 0x08,
 	},
 	{
 		/* Macronix MX25L25645G, datasheet rev. 1.4: 4-byte instructions 13h 0Ch 12h 21h
-		 * 5Ch DCh, EN4B/EX4B, configuration register TB (OTP). */
+		 * 5Ch DCh, EN4B/EX4B, configuration register TB (OTP) and 4BYTE (bit 5, read-only,
+		 * 1 in 4-byte address mode). */
 		.name = "MX25L25645G",
 		.desc = "Macronix 32 MiB 3.3 V, 4-byte opcodes",
 		.jedec_id = 0xc22019,
@@ -133,13 +140,16 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.fast_max_hz = 133000000,
 		.mv_min = 2700,
 		.mv_max = 3600,
-		.flags = SIMF_MX_CR | SIMF_WRSR_2 | SIMF_4B_OPS | SIMF_EN4B,
+		.flags = SIMF_MX_CR | SIMF_WRSR_2 | SIMF_4B_OPS | SIMF_EN4B | SIMF_MX_4BYTE,
 		.bp_mask = 0x3C,
 		.tb = SB(4, 3),
 		.srp0 = SB(1, 7),
 		.bp_unit = 64 * K,
 		.sfdp = sim_sfdp_mx25l25645g,
 		.sfdp_len = sizeof(sim_sfdp_mx25l25645g),
+		.sr1_wmask = 0xFC,
+		.cr_wmask = 0xCF, /* ODS0-2, TB, DC0-1 */
+		.cr_otp = 0x08,
 	},
 	{
 		/* GigaDevice GD25Q64C, datasheet rev. 2.7: SR0-15 (BP0-4 with BP3 = TB, BP4 =
@@ -163,18 +173,19 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.fast_max_hz = 120000000,
 		.mv_min = 2700,
 		.mv_max = 3600,
-		.flags = SIMF_SR2 | SIMF_WRSR_31 | SIMF_SR3 | SIMF_WRSR_2,
+		.flags = SIMF_SR2 | SIMF_WRSR_31 | SIMF_SR3 | SIMF_WRSR_2 | SIMF_VSR_50,
 		.bp_mask = 0x1C,
 		.tb = SB(1, 5),
 		.sec = SB(1, 6),
 		.cmp = SB(2, 6),
 		.srp0 = SB(1, 7),
 		.bp_unit = 128 * K,
+		.sr1_wmask = 0xFC,
 	},
 	{
 		/* Microchip SST25VF016B, DS20005044: byte program 02h + AAI word program ADh,
 		 * EWSR 50h, status register (BP0-3, AAI, BPL), BP set at power-up, tSE = tBE =
-		 * 25 ms max, tSCE 50 ms, tBP 10 us. */
+		 * 25 ms max, tSCE 50 ms, tBP 10 us. No SFDP: the part predates JESD216. */
 		.name = "SST25VF016B",
 		.desc = "SST/Microchip 2 MiB 3.3 V, AAI word program",
 		.jedec_id = 0xbf2541,
@@ -194,23 +205,25 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.fast_max_hz = 50000000,
 		.mv_min = 2700,
 		.mv_max = 3600,
-		.flags = SIMF_SST_AAI | SIMF_EWSR,
+		.flags = SIMF_SST_AAI | SIMF_EWSR | SIMF_NO_SFDP,
 		.bp_mask = 0x3C,
 		.srp0 = SB(1, 7),
 		.bp_unit = 64 * K,
 		.sr1_init = 0x1C, /* BP0-2 set: everything protected after power-up */
+		.sr1_wmask = 0xBC, /* BP0-3 and BPL; AAI (bit 6) is read-only */
 	},
 	{
 		/* Microchip SST26VF064B, DS20005119: block-protection register (RDBPR 72h, WBPR
 		 * 42h, ULBPR 98h), all blocks write-locked after power-up, tSE/tBE 25 ms max,
-		 * tPP 1.5 ms max. */
+		 * tPP 1.5 ms max. Block-Erase D8h erases 8, 32 or 64 KiB depending on where the
+		 * address falls (Table 3-1); the 64 KiB entry stands for all three. */
 		.name = "SST26VF064B",
 		.desc = "SST/Microchip 8 MiB 3.3 V, block-protection register",
 		.jedec_id = 0xbf2643,
 		.size = 8 * M,
 		.page = 256,
-		.n_erase = 1,
-		.erase = {{0x20, 0, 4 * K, 18000, 25000}},
+		.n_erase = 2,
+		.erase = {{0x20, 0, 4 * K, 18000, 25000}, {0xD8, 0, 64 * K, 18000, 25000}},
 		.ce_typ_ms = 35,
 		.ce_max_ms = 50,
 		.pp_typ_us = 1000,
@@ -221,20 +234,25 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.fast_max_hz = 104000000,
 		.mv_min = 2700,
 		.mv_max = 3600,
-		.flags = SIMF_SST26 | SIMF_SR2,
+		.flags = SIMF_SST26 | SIMF_WRSR_2 | SIMF_CE_C7_ONLY,
 		.sfdp = sim_sfdp_sst26vf064b,
 		.sfdp_len = sizeof(sim_sfdp_sst26vf064b),
+		.sr1_wmask = 0x00, /* Table 5-2: every status bit is read-only */
+		.cr_init = 0x08, /* BPNV: no block locked for good */
+		.cr_wmask = 0x82, /* Table 5-3: IOC and WPEN */
 	},
 	{
 		/* ISSI IS25WP256D, datasheet rev. A: 1.65-1.95 V, 4-byte instructions, BP0-3,
-		 * TB in the function register (OTP, default top). */
+		 * TB in the function register (OTP, default top). EN4B B7h, EX4B 29h (not E9h:
+		 * its SFDP DWORD 16 offers no E9h exit either). */
 		.name = "IS25WP256D",
 		.desc = "ISSI 32 MiB 1.8 V",
 		.jedec_id = 0x9d7019,
 		.size = 32 * M,
 		.page = 256,
-		.n_erase = 3,
+		.n_erase = 4,
 		.erase = {{0x20, 0x21, 4 * K, 70000, 300000},
+			  {0xD7, 0, 4 * K, 70000, 300000}, /* SER is D7h or 20h */
 			  {0x52, 0x5C, 32 * K, 100000, 500000},
 			  {0xD8, 0xDC, 64 * K, 150000, 1000000}},
 		.ce_typ_ms = 80000,
@@ -247,12 +265,13 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.fast_max_hz = 133000000,
 		.mv_min = 1650,
 		.mv_max = 1950,
-		.flags = SIMF_4B_OPS | SIMF_EN4B,
+		.flags = SIMF_4B_OPS | SIMF_EN4B | SIMF_EX4B_29,
 		.bp_mask = 0x3C,
 		.srp0 = SB(1, 7),
 		.bp_unit = 64 * K,
 		.sfdp = sim_sfdp_is25wp256,
 		.sfdp_len = sizeof(sim_sfdp_is25wp256),
+		.sr1_wmask = 0xFC,
 	},
 	{
 		/* Micron MT25QL256ABA, datasheet rev. K: flag status register (ready, erase,
@@ -282,6 +301,7 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.tb = SB(1, 5),
 		.srp0 = SB(1, 7),
 		.bp_unit = 64 * K,
+		.sr1_wmask = 0xFC,
 	},
 	{
 		/* Winbond W25Q512JV, datasheet rev. B: 4-byte instructions, BP0-3 + TB. */
@@ -304,11 +324,12 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.fast_max_hz = 133000000,
 		.mv_min = 2700,
 		.mv_max = 3600,
-		.flags = SIMF_SR2 | SIMF_WRSR_31 | SIMF_SR3 | SIMF_WRSR_2 | SIMF_4B_OPS | SIMF_EN4B |
-			 SIMF_ADS,
+		.flags = SIMF_SR2 | SIMF_WRSR_31 | SIMF_SR3 | SIMF_WRSR_2 | SIMF_VSR_50 |
+			 SIMF_4B_OPS | SIMF_EN4B | SIMF_ADS,
 		WINBOND_4BP,
 		.bp_unit = 128 * K,
 		.sr2_init = 0x02,
+		.sr1_wmask = 0xFC,
 	},
 	{
 		/* No such part: a JEDEC ID no database lists, described only by its SFDP, so
@@ -332,6 +353,7 @@ const struct sim_profile sim_builtin_profiles[] = {
 		.fast_max_hz = 133000000,
 		.mv_min = 2700,
 		.mv_max = 3600,
+		.sr1_wmask = 0xFC,
 	},
 };
 
@@ -380,10 +402,13 @@ uint32_t sim_profile_jedec_id(const struct sim_profile *p)
 /* ---- SFDP: generate (JESD216B layout) ---- */
 
 /* Encode a typical erase time as (count, unit) for BFPT DWORD 10. */
+static const uint32_t erase_unit_ms[4] = {1, 16, 128, 1000};
+static const uint32_t ce_unit_ms[4] = {16, 256, 4000, 64000};
+
 static uint32_t enc_erase_time(uint32_t us)
 {
-	static const uint32_t unit_ms[4] = {1, 16, 128, 1000};
-	uint32_t ms = (us + 999) / 1000;
+	const uint32_t *unit_ms = erase_unit_ms;
+	uint32_t ms = us ? (us + 999) / 1000 : 1;
 
 	for (uint32_t u = 0; u < 4; u++) {
 		uint32_t count = (ms + unit_ms[u] - 1) / unit_ms[u];
@@ -394,12 +419,47 @@ static uint32_t enc_erase_time(uint32_t us)
 	return 0x1F | (3u << 5);
 }
 
+/*
+ * Chip erase typical time for BFPT DWORD 11 bits 30:24: (count + 1) x {16 ms, 256 ms, 4 s,
+ * 64 s}, count 0..31. The smallest unit that holds the time, rounded up, so a host's timeout
+ * is never shorter than the part needs: 153 s (MT25QL256) cannot be said and becomes 3 x 64 s
+ * = 192 s, 200 s (W25Q512JV) 4 x 64 s. Past 32 x 64 s (2048 s) it saturates there.
+ */
+static uint32_t enc_chip_erase_time(uint32_t ms)
+{
+	const uint32_t *unit_ms = ce_unit_ms;
+
+	for (uint32_t u = 0; u < 4; u++) {
+		uint32_t count = ms ? (ms + unit_ms[u] - 1) / unit_ms[u] : 1;
+
+		if (count <= 32)
+			return (count - 1) | (u << 5);
+	}
+	return 31u | (3u << 5);
+}
+
+/* What a host reads back from an encoded time: (count + 1) x unit, in microseconds. */
+static uint64_t dec_time_us(uint32_t field, const uint32_t *unit_ms)
+{
+	return (uint64_t)((field & 0x1F) + 1) * unit_ms[(field >> 5) & 3] * 1000u;
+}
+
+/*
+ * The 4-bit multiplier field N (maximum = 2 x (N + 1) x typical) that makes the advertised
+ * maximum at least max_us for a typical time advertised as adv_typ_us; raises *n to it.
+ */
+static void need_mult(uint32_t *n, uint64_t adv_typ_us, uint64_t max_us)
+{
+	while (*n < 15 && 2 * (*n + 1) * adv_typ_us < max_us)
+		(*n)++;
+}
+
 size_t sim_sfdp_generate(const struct sim_profile *p, uint8_t *buf, size_t len)
 {
 	const bool bait = p->flags & SIMF_4B_OPS;
 	const size_t bfpt_at = 0x30, bait_at = 0x30 + 16 * 4, total = bait ? bait_at + 8 : bait_at;
 	uint32_t dw[16];
-	uint32_t pp_count, ce;
+	uint32_t pp_count, emult = 0, pmult = 0, ce;
 
 	if (len < total)
 		return 0;
@@ -451,21 +511,36 @@ size_t sim_sfdp_generate(const struct sim_profile *p, uint8_t *buf, size_t len)
 		else
 			dw[8] |= field << (16 * (i - 2));
 	}
-	/* DWORD 10: max multiplier 3 -> max = 2 * (3 + 1) * typical */
-	dw[9] = 3;
-	for (unsigned i = 0; i < p->n_erase && i < 4; i++)
-		dw[9] |= enc_erase_time(p->erase[i].typ_us) << (4 + 7 * i);
-	/* DWORD 11: page size, page program typical in 8 or 64 us units, chip erase */
+	/* DWORD 10: typical erase times and one multiplier for every erase and chip erase,
+	 * the smallest that covers each datasheet maximum, so a host's timeouts hold */
+	ce = enc_chip_erase_time(p->ce_typ_ms);
+	need_mult(&emult, dec_time_us(ce, ce_unit_ms), (uint64_t)p->ce_max_ms * 1000u);
+	dw[9] = 0;
+	for (unsigned i = 0; i < p->n_erase && i < 4; i++) {
+		uint32_t f = enc_erase_time(p->erase[i].typ_us);
+
+		need_mult(&emult, dec_time_us(f, erase_unit_ms), p->erase[i].max_us);
+		dw[9] |= f << (4 + 7 * i);
+	}
+	dw[9] |= emult;
+	/* DWORD 11: program multiplier, page size, page program typical in 8 or 64 us units,
+	 * chip erase */
 	pp_count = p->pp_typ_us <= 256 ? (p->pp_typ_us + 7) / 8 : (p->pp_typ_us + 63) / 64;
-	pp_count = pp_count ? pp_count - 1 : 0;
-	ce = p->ce_typ_ms / 1000 ? (uint32_t)((p->ce_typ_ms / 4000 ? p->ce_typ_ms / 4000 : 1) - 1)
-				 : 0;
-	dw[10] = 3u | ((uint32_t)__builtin_ctz(p->page > 1 ? p->page : 256) << 4) |
-		 (MIN(pp_count, 31u) << 8) | ((p->pp_typ_us > 256 ? 1u : 0u) << 13) |
-		 (MIN(ce, 31u) << 24) | (2u << 29);
+	pp_count = MIN(pp_count ? pp_count - 1 : 0, 31u);
+	need_mult(&pmult, (uint64_t)(pp_count + 1) * (p->pp_typ_us > 256 ? 64u : 8u),
+		  p->pp_max_us);
+	dw[10] = pmult | ((uint32_t)__builtin_ctz(p->page > 1 ? p->page : 256) << 4) |
+		 (pp_count << 8) | ((p->pp_typ_us > 256 ? 1u : 0u) << 13) | (ce << 24);
 	dw[13] = 0xFFFFFFFFu;
-	dw[15] = ((p->flags & SIMF_EN4B_WREN) ? 0x02000000u : 0) |
-		 ((p->flags & SIMF_EN4B) ? 0x01000000u | (1u << 14) : 0);
+	/* DWORD 16, enter 4-byte addressing (31:24): bit 24 B7h, bit 25 WREN then B7h, bit 29
+	 * dedicated 4-byte opcodes; exit (23:14): bit 14 E9h, bit 15 WREN then E9h. A part
+	 * that needs WREN must not claim the plain form: a host would take the first. */
+	dw[15] = 0;
+	if (p->flags & SIMF_EN4B)
+		dw[15] |= (p->flags & SIMF_EN4B_WREN) ? (1u << 25) | (1u << 15)
+						      : (1u << 24) | (1u << 14);
+	if (p->flags & SIMF_4B_OPS)
+		dw[15] |= 1u << 29;
 	for (unsigned i = 0; i < 16; i++)
 		put_le32(buf + bfpt_at + 4 * i, dw[i]);
 	if (bait) {

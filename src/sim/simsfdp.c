@@ -80,7 +80,8 @@ int sim_profile_from_sfdp(const uint8_t *sfdp, size_t len, uint32_t jedec_id,
 	dw2 = get_le32(bfpt + 4);
 	bits = (dw2 & 0x80000000u) ? ((dw2 & 0x7FFFFFFFu) < 63 ? 1ull << (dw2 & 0x7FFFFFFFu) : 0)
 				   : (uint64_t)dw2 + 1;
-	if (bits < 8 * KIB(64) || bits > 8ull * MIB(256) || bits % 8)
+	/* the chip model pages its image in 64 KiB blocks, and every part is a power of two */
+	if (bits < 8 * KIB(64) || bits > 8ull * MIB(256) || (bits & (bits - 1)))
 		return fail(err, errlen, "implausible density (%llu bits)",
 			    (unsigned long long)bits);
 
@@ -108,6 +109,7 @@ int sim_profile_from_sfdp(const uint8_t *sfdp, size_t len, uint32_t jedec_id,
 	p->pp_max_us = 5000;
 	p->ce_typ_ms = 100000;
 	p->ce_max_ms = 400000;
+	p->sr1_wmask = 0xFC;
 	if (bfpt_dw >= 10)
 		mult = 2 * ((get_le32(bfpt + 36) & 0xF) + 1);
 	for (unsigned t = 0; t < 4; t++) {
@@ -116,7 +118,7 @@ int sim_profile_from_sfdp(const uint8_t *sfdp, size_t len, uint32_t jedec_id,
 		struct sim_erase e = {.op = op};
 		unsigned k;
 
-		if (n < 9 || n > 24 || op == 0 || op == 0xFF)
+		if (n < 9 || n > 24 || op == 0 || op == 0xFF || (1u << n) > bits / 8)
 			continue;
 		e.size = 1u << n;
 		e.typ_us = bfpt_dw >= 10 ? erase_time_us(get_le32(bfpt + 36) >> (4 + 7 * t)) : 100000;
@@ -148,7 +150,9 @@ int sim_profile_from_sfdp(const uint8_t *sfdp, size_t len, uint32_t jedec_id,
 		p->pp_typ_us = (((dw11 >> 8) & 0x1F) + 1) * ((dw11 & (1u << 13)) ? 64u : 8u);
 		p->pp_max_us = p->pp_typ_us * pmult;
 		p->ce_typ_ms = (((dw11 >> 24) & 0x1F) + 1) * ce_unit_ms[(dw11 >> 29) & 3];
-		p->ce_max_ms = p->ce_typ_ms * pmult;
+		/* JESD216: DWORD 10's multiplier covers erases, chip erase included; DWORD 11's
+		 * only page and byte program (as src/chip/sfdp.c reads it too) */
+		p->ce_max_ms = p->ce_typ_ms * mult;
 	}
 	if (((dw1 >> 17) & 3) == 1 || p->size > MIB(16))
 		p->flags |= SIMF_EN4B;

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Corpus replay driver for any libFuzzer target (fuzz-sfdp, later fuzz-rpc, fuzz-config):
- * linked with one target instead of libFuzzer, it feeds every regular file of each directory
- * (or each file) named on the command line to LLVMFuzzerTestOneInput, in name order, so
- * `meson test --suite fuzz` replays the corpus under the sanitizers of the build. A crash
- * is the target's abort() or a sanitizer report; the exit status is 0 when all inputs ran.
+ * Corpus replay driver for any libFuzzer target (fuzz-sfdp, fuzz-sim-sfdp, later fuzz-rpc,
+ * fuzz-config): linked with one target instead of libFuzzer, it feeds every regular file of
+ * each directory (or each file) named on the command line to LLVMFuzzerTestOneInput, in name
+ * order, so `meson test --suite fuzz` replays the corpus under the sanitizers of the build.
+ *
+ * Output is TAP, one line per input ("ok 3 - corpus/sfdp/garbage-ff"), the plan last, so
+ * meson counts every input and names the one that did not run. A crash is the target's
+ * abort() or a sanitizer report: the plan never comes and the test fails on the input
+ * after the last "ok". The exit status is 0 when every input ran.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -18,6 +22,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define REPLAY_MAX_INPUT (16u * 1024 * 1024)
 
+static unsigned tap_n;
+
+static int tap_fail(const char *path, const char *why)
+{
+	printf("not ok %u - %s: %s\n", ++tap_n, path, why);
+	fflush(stdout);
+	return -1;
+}
+
 static int run_file(const char *path)
 {
 	struct stat st;
@@ -26,31 +39,32 @@ static int run_file(const char *path)
 	size_t n;
 
 	f = fopen(path, "rb");
-	if (!f) {
-		fprintf(stderr, "replay: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
+	if (!f)
+		return tap_fail(path, strerror(errno));
 	if (fstat(fileno(f), &st) < 0 || st.st_size < 0 ||
 	    (uint64_t)st.st_size > REPLAY_MAX_INPUT) {
-		fprintf(stderr, "replay: %s: not a readable input of at most 16 MiB\n", path);
 		fclose(f);
-		return -1;
+		return tap_fail(path, "not a readable input of at most 16 MiB");
 	}
 	/* exactly-sized heap copy, so ASan catches any read past the input */
 	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
 	if (!buf) {
 		fclose(f);
-		return -1;
+		return tap_fail(path, "out of memory");
 	}
 	n = fread(buf, 1, (size_t)st.st_size, f);
 	fclose(f);
 	if (n != (size_t)st.st_size) {
-		fprintf(stderr, "replay: %s: short read\n", path);
 		free(buf);
-		return -1;
+		return tap_fail(path, "short read");
 	}
+	/* say which input runs before it can crash, as a TAP comment */
+	printf("# %s (%zu bytes)\n", path, n);
+	fflush(stdout);
 	LLVMFuzzerTestOneInput(n ? buf : NULL, n);
 	free(buf);
+	printf("ok %u - %s\n", ++tap_n, path);
+	fflush(stdout);
 	return 0;
 }
 
@@ -73,7 +87,7 @@ int main(int argc, char **argv)
 		int n;
 
 		if (stat(argv[a], &st) < 0) {
-			fprintf(stderr, "replay: %s: %s\n", argv[a], strerror(errno));
+			(void)tap_fail(argv[a], strerror(errno));
 			failed++;
 			continue;
 		}
@@ -84,7 +98,7 @@ int main(int argc, char **argv)
 		}
 		n = scandir(argv[a], &list, only_files, alphasort);
 		if (n < 0) {
-			fprintf(stderr, "replay: %s: %s\n", argv[a], strerror(errno));
+			(void)tap_fail(argv[a], strerror(errno));
 			failed++;
 			continue;
 		}
@@ -101,6 +115,8 @@ int main(int argc, char **argv)
 		}
 		free(list);
 	}
-	printf("replay: %u inputs, %u unreadable\n", ran, failed);
+	if (!ran)
+		(void)tap_fail("corpus", "no inputs");
+	printf("1..%u\n# replay: %u inputs, %u unreadable\n", tap_n, ran, failed);
 	return failed || !ran ? 1 : 0;
 }

@@ -6,6 +6,7 @@
  */
 #include "harness.h"
 #include "simfix.h"
+#include "simraw.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,39 +20,6 @@
 #include "simchip.h"
 #include "spibus.h"
 #include "util.h"
-
-static uint8_t rdsr(struct spibus *bus, uint8_t op)
-{
-	uint8_t v = 0xAA;
-
-	assert_int_equal(spibus_cmd(bus, &op, 1, &v, 1), 0);
-	return v;
-}
-
-static void cmd(struct spibus *bus, const uint8_t *tx, size_t len)
-{
-	assert_int_equal(spibus_cmd(bus, tx, len, NULL, 0), 0);
-}
-
-static void op1(struct spibus *bus, uint8_t op)
-{
-	cmd(bus, &op, 1);
-}
-
-static void wait_idle(struct spibus *bus)
-{
-	for (int i = 0; i < 100000 && (rdsr(bus, 0x05) & 1); i++)
-		fclock_sleep_ns(spibus_clock(bus), 10 * NSEC_PER_USEC);
-	assert_int_equal(rdsr(bus, 0x05) & 1, 0);
-}
-
-static void read3(struct spibus *bus, uint32_t addr, uint8_t *buf, size_t len)
-{
-	uint8_t hdr[4] = {0x03};
-
-	put_be24(hdr + 1, addr);
-	assert_int_equal(spibus_cmd(bus, hdr, 4, buf, len), 0);
-}
 
 static void every_profile_answers_its_jedec_id(void **state)
 {
@@ -133,31 +101,31 @@ static void wel_and_wip_follow_the_datasheet(void **state)
 	uint8_t back[2];
 
 	(void)state;
-	assert_int_equal(rdsr(bus, 0x05), 0x00);
-	op1(bus, 0x06);
-	assert_int_equal(rdsr(bus, 0x05), 0x02); /* WEL */
-	op1(bus, 0x04);
-	assert_int_equal(rdsr(bus, 0x05), 0x00);
+	assert_int_equal(raw_reg(bus, 0x05), 0x00);
+	raw_op(bus, 0x06);
+	assert_int_equal(raw_reg(bus, 0x05), 0x02); /* WEL */
+	raw_op(bus, 0x04);
+	assert_int_equal(raw_reg(bus, 0x05), 0x00);
 	/* page program without WREN is ignored */
-	cmd(bus, pp, sizeof(pp));
-	assert_int_equal(rdsr(bus, 0x05), 0x00);
-	read3(bus, 0x1000, back, 2);
+	raw_cmd(bus, pp, sizeof(pp));
+	assert_int_equal(raw_reg(bus, 0x05), 0x00);
+	raw_read3(bus, 0x1000, back, 2);
 	assert_int_equal(back[0], 0xFF);
 	/* with WREN: busy (WIP|WEL) for tPP = 400 us, then idle with WEL cleared */
-	op1(bus, 0x06);
-	cmd(bus, pp, sizeof(pp));
-	assert_int_equal(rdsr(bus, 0x05), 0x03);
+	raw_op(bus, 0x06);
+	raw_cmd(bus, pp, sizeof(pp));
+	assert_int_equal(raw_reg(bus, 0x05), 0x03);
 	/* commands other than status reads are ignored while busy */
-	read3(bus, 0x1000, back, 2);
+	raw_read3(bus, 0x1000, back, 2);
 	assert_int_equal(back[0], 0xFF);
 	fclock_sleep_ns(spibus_clock(bus), 400 * NSEC_PER_USEC);
-	assert_int_equal(rdsr(bus, 0x05), 0x00);
-	read3(bus, 0x1000, back, 2);
+	assert_int_equal(raw_reg(bus, 0x05), 0x00);
+	raw_read3(bus, 0x1000, back, 2);
 	assert_int_equal(back[0], 0x12);
 	assert_int_equal(back[1], 0x34);
 	/* SR2 reads QE set at the factory; SR3 the default drive strength */
-	assert_int_equal(rdsr(bus, 0x35), 0x02);
-	assert_int_equal(rdsr(bus, 0x15), 0x60);
+	assert_int_equal(raw_reg(bus, 0x35), 0x02);
+	assert_int_equal(raw_reg(bus, 0x15), 0x60);
 	simfix_close(f);
 }
 
@@ -172,10 +140,10 @@ static void program_only_clears_bits_and_wraps_in_the_page(void **state)
 	put_be24(pp + 1, 0x2000 + 250);
 	for (int i = 0; i < 260; i++)
 		pp[4 + i] = (uint8_t)i;
-	op1(bus, 0x06);
-	cmd(bus, pp, sizeof(pp)); /* 260 bytes from offset 250: the last 256 land, wrapping */
-	wait_idle(bus);
-	read3(bus, 0x2000, back, 256);
+	raw_op(bus, 0x06);
+	raw_cmd(bus, pp, sizeof(pp)); /* 260 bytes from offset 250: the last 256 land, wrapping */
+	raw_wait_idle(bus);
+	raw_read3(bus, 0x2000, back, 256);
 	for (int k = 0; k < 256; k++) {
 		/* byte i goes to (250 + i) % 256; bytes 0..3 were overwritten by 256..259 */
 		int i = (k - 250 + 256) % 256;
@@ -187,10 +155,10 @@ static void program_only_clears_bits_and_wraps_in_the_page(void **state)
 	/* a second program ANDs */
 	pp[4] = 0x0F;
 	put_be24(pp + 1, 0x2000);
-	op1(bus, 0x06);
-	cmd(bus, pp, 5);
-	wait_idle(bus);
-	read3(bus, 0x2000, back, 1);
+	raw_op(bus, 0x06);
+	raw_cmd(bus, pp, 5);
+	raw_wait_idle(bus);
+	raw_read3(bus, 0x2000, back, 1);
 	assert_int_equal(back[0], (uint8_t)(6 & 0x0F)); /* k=0 held i=6 */
 	simfix_close(f);
 }
@@ -205,15 +173,15 @@ static void erase_ignores_low_address_bits(void **state)
 	pp[0] = 0x02;
 	memset(pp + 4, 0, 16);
 	put_be24(pp + 1, 0x3000);
-	op1(bus, 0x06);
-	cmd(bus, pp, sizeof(pp));
-	wait_idle(bus);
+	raw_op(bus, 0x06);
+	raw_cmd(bus, pp, sizeof(pp));
+	raw_wait_idle(bus);
 	put_be24(se + 1, 0x3FFF); /* any address inside the sector */
-	op1(bus, 0x06);
-	cmd(bus, se, 4);
-	assert_int_equal(rdsr(bus, 0x05) & 1, 1);
-	wait_idle(bus);
-	read3(bus, 0x3000, back, 16);
+	raw_op(bus, 0x06);
+	raw_cmd(bus, se, 4);
+	assert_int_equal(raw_reg(bus, 0x05) & 1, 1);
+	raw_wait_idle(bus);
+	raw_read3(bus, 0x3000, back, 16);
 	th_assert_filled(back, 0xFF, 16);
 	simfix_close(f);
 }
@@ -227,18 +195,18 @@ static void four_byte_modes(void **state)
 	uint8_t rd3[5] = {0x03, 0x01, 0x23, 0x45, 0x67}, back[2];
 
 	(void)state;
-	op1(bus, 0x06);
-	cmd(bus, pp4, sizeof(pp4));
-	wait_idle(bus);
+	raw_op(bus, 0x06);
+	raw_cmd(bus, pp4, sizeof(pp4));
+	raw_wait_idle(bus);
 	assert_int_equal(spibus_cmd(bus, rd4, 5, back, 2), 0);
 	assert_int_equal(back[0], 0xAB);
 	/* EN4B: plain READ takes 4 address bytes, SR3 ADS shows it */
-	op1(bus, 0xB7);
-	assert_int_equal(rdsr(bus, 0x15) & 1, 1);
+	raw_op(bus, 0xB7);
+	assert_int_equal(raw_reg(bus, 0x15) & 1, 1);
 	assert_int_equal(spibus_cmd(bus, rd3, 5, back, 2), 0);
 	assert_int_equal(back[1], 0xCD);
-	op1(bus, 0xE9);
-	assert_int_equal(rdsr(bus, 0x15) & 1, 0);
+	raw_op(bus, 0xE9);
+	assert_int_equal(raw_reg(bus, 0x15) & 1, 0);
 	simfix_close(f);
 }
 
@@ -250,22 +218,22 @@ static void micron_needs_wren_for_en4b_and_reports_flags(void **state)
 	uint8_t pp[6] = {0x12, 0x01, 0xFF, 0xFF, 0x00, 0x00};
 
 	(void)state;
-	op1(bus, 0xB7); /* ignored without WREN */
-	assert_int_equal(rdsr(bus, 0x70) & 1, 0);
-	op1(bus, 0x06);
-	op1(bus, 0xB7);
-	assert_int_equal(rdsr(bus, 0x70), 0x81); /* ready, 4-byte mode */
-	op1(bus, 0x06);
-	op1(bus, 0xE9);
-	op1(bus, 0x06);
-	cmd(bus, wrsr, 2);
-	wait_idle(bus);
+	raw_op(bus, 0xB7); /* ignored without WREN */
+	assert_int_equal(raw_reg(bus, 0x70) & 1, 0);
+	raw_op(bus, 0x06);
+	raw_op(bus, 0xB7);
+	assert_int_equal(raw_reg(bus, 0x70), 0x81); /* ready, 4-byte mode */
+	raw_op(bus, 0x06);
+	raw_op(bus, 0xE9);
+	raw_op(bus, 0x06);
+	raw_cmd(bus, wrsr, 2);
+	raw_wait_idle(bus);
 	/* program into the protected top: refused, protection + program error flags */
-	op1(bus, 0x06);
-	cmd(bus, pp, sizeof(pp));
-	assert_int_equal(rdsr(bus, 0x70) & 0x12, 0x12);
-	op1(bus, 0x50); /* clear */
-	assert_int_equal(rdsr(bus, 0x70), 0x80);
+	raw_op(bus, 0x06);
+	raw_cmd(bus, pp, sizeof(pp));
+	assert_int_equal(raw_reg(bus, 0x70) & 0x12, 0x12);
+	raw_op(bus, 0x50); /* clear */
+	assert_int_equal(raw_reg(bus, 0x70), 0x80);
 	simfix_close(f);
 }
 
@@ -279,19 +247,19 @@ static void sst25_powers_up_protected_and_programs_words(void **state)
 
 	(void)state;
 	assert_int_equal(spibus_set_speed(bus, 20000000), 0); /* READ 0x03 is a 25 MHz command */
-	assert_int_equal(rdsr(bus, 0x05), 0x1C); /* BP0-2 set after power-up */
-	cmd(bus, &ewsr, 1);
-	cmd(bus, wrsr, 2);
-	assert_int_equal(rdsr(bus, 0x05), 0x00);
-	op1(bus, 0x06);
-	cmd(bus, aai1, sizeof(aai1));
-	assert_int_equal(rdsr(bus, 0x05) & 0x40, 0x40); /* AAI mode (tBP is shorter than a poll) */
-	wait_idle(bus);
-	cmd(bus, aai2, sizeof(aai2));
-	wait_idle(bus);
-	op1(bus, 0x04); /* WRDI ends AAI */
-	assert_int_equal(rdsr(bus, 0x05) & 0x40, 0);
-	read3(bus, 0x100, back, 4);
+	assert_int_equal(raw_reg(bus, 0x05), 0x1C); /* BP0-2 set after power-up */
+	raw_cmd(bus, &ewsr, 1);
+	raw_cmd(bus, wrsr, 2);
+	assert_int_equal(raw_reg(bus, 0x05), 0x00);
+	raw_op(bus, 0x06);
+	raw_cmd(bus, aai1, sizeof(aai1));
+	assert_int_equal(raw_reg(bus, 0x05) & 0x40, 0x40); /* AAI mode (tBP is shorter than a poll) */
+	raw_wait_idle(bus);
+	raw_cmd(bus, aai2, sizeof(aai2));
+	raw_wait_idle(bus);
+	raw_op(bus, 0x04); /* WRDI ends AAI */
+	assert_int_equal(raw_reg(bus, 0x05) & 0x40, 0);
+	raw_read3(bus, 0x100, back, 4);
 	assert_memory_equal(back, ((uint8_t[]){0x11, 0x22, 0x33, 0x44}), 4);
 	simfix_close(f);
 }
@@ -305,21 +273,22 @@ static void sst26_is_locked_until_ulbpr(void **state)
 
 	(void)state;
 	assert_int_equal(spibus_cmd(bus, &rdbpr, 1, bpr, sizeof(bpr)), 0);
-	assert_int_equal(bpr[0], 0xFF); /* 64 KiB blocks write-locked */
-	assert_int_equal(bpr[17], 0x55); /* top 8 KiB sectors: write-lock set, read-lock clear */
-	op1(bus, 0x06);
-	cmd(bus, pp, sizeof(pp));
-	wait_idle(bus);
-	read3(bus, 0x100000, &back, 1);
+	/* BPR[143:136] first: the top 8 KiB sectors, write-lock set, read-lock clear */
+	assert_int_equal(bpr[0], 0x55);
+	assert_int_equal(bpr[17], 0xFF); /* BPR[7:0]: 64 KiB blocks write-locked */
+	raw_op(bus, 0x06);
+	raw_cmd(bus, pp, sizeof(pp));
+	raw_wait_idle(bus);
+	raw_read3(bus, 0x100000, &back, 1);
 	assert_int_equal(back, 0xFF); /* refused */
-	op1(bus, 0x06);
-	op1(bus, 0x98);
+	raw_op(bus, 0x06);
+	raw_op(bus, 0x98);
 	assert_int_equal(spibus_cmd(bus, &rdbpr, 1, bpr, sizeof(bpr)), 0);
 	th_assert_filled(bpr, 0x00, sizeof(bpr));
-	op1(bus, 0x06);
-	cmd(bus, pp, sizeof(pp));
-	wait_idle(bus);
-	read3(bus, 0x100000, &back, 1);
+	raw_op(bus, 0x06);
+	raw_cmd(bus, pp, sizeof(pp));
+	raw_wait_idle(bus);
+	raw_read3(bus, 0x100000, &back, 1);
 	assert_int_equal(back, 0x5A);
 	simfix_close(f);
 }
@@ -332,7 +301,7 @@ static void transaction_cost_is_overhead_plus_bytes(void **state)
 	uint64_t t0 = fclock_now_ns(clk);
 
 	(void)state;
-	read3(f->bus, 0, buf, sizeof(buf));
+	raw_read3(f->bus, 0, buf, sizeof(buf));
 	/* 15 us + (4 + 4096) bytes x 8 bits at 32 MHz = 15 us + 1025 us */
 	assert_int_equal(fclock_now_ns(clk) - t0, 15000 + 1025000);
 	simfix_close(f);
@@ -350,14 +319,14 @@ static void virtual_time_is_deterministic(void **state)
 
 		simchip_opts_init(&o);
 		o.time_scale = 0;
-		o.randomise_times = true;
+		o.busy = SIMCHIP_BUSY_RANDOM;
 		o.seed = 42;
 		f = simfix_open_opts("W25Q128JV", &o);
 		for (uint32_t a = 0; a < 16 * 256; a += 256) {
 			put_be24(pp + 1, a);
-			op1(f->bus, 0x06);
-			cmd(f->bus, pp, sizeof(pp));
-			wait_idle(f->bus);
+			raw_op(f->bus, 0x06);
+			raw_cmd(f->bus, pp, sizeof(pp));
+			raw_wait_idle(f->bus);
 		}
 		simchip_get_stats(f->sim, &s[run]);
 		simfix_close(f);
@@ -375,10 +344,10 @@ static void too_fast_a_clock_corrupts_plain_reads(void **state)
 	uint8_t a[16], b[16], fr[5] = {0x0B, 0, 0, 0, 0};
 
 	(void)state;
-	read3(f->bus, 0, a, sizeof(a)); /* erased */
+	raw_read3(f->bus, 0, a, sizeof(a)); /* erased */
 	th_assert_filled(a, 0xFF, sizeof(a));
 	assert_int_equal(spibus_set_speed(f->bus, 80000000), 0); /* above READ's 50 MHz */
-	read3(f->bus, 0, b, sizeof(b));
+	raw_read3(f->bus, 0, b, sizeof(b));
 	assert_int_not_equal(memcmp(a, b, sizeof(a)), 0);
 	assert_int_equal(spibus_cmd(f->bus, fr, 5, b, sizeof(b)), 0); /* fast read is fine */
 	th_assert_filled(b, 0xFF, sizeof(b));
@@ -405,10 +374,10 @@ static void faults_behave_as_documented(void **state)
 	assert_int_equal(spibus_cmd(f->bus, &op, 1, id, 3), -EIO);
 	assert_int_equal(spibus_cmd(f->bus, &op, 1, id, 3), 0);
 	assert_int_equal(simchip_fault_parse(f->sim, "wip-stuck", err, sizeof(err)), 0);
-	assert_int_equal(rdsr(f->bus, 0x05) & 1, 1);
+	assert_int_equal(raw_reg(f->bus, 0x05) & 1, 1);
 	fclock_sleep_ns(spibus_clock(f->bus), 10 * NSEC_PER_SEC);
-	assert_int_equal(rdsr(f->bus, 0x05) & 1, 1);
-	read3(f->bus, 0, buf, sizeof(buf));
+	assert_int_equal(raw_reg(f->bus, 0x05) & 1, 1);
+	raw_read3(f->bus, 0, buf, sizeof(buf));
 	assert_int_equal(simchip_fault_parse(f->sim, "clear", err, sizeof(err)), 0);
 	assert_int_equal(simchip_fault_parse(f->sim, "swap=MX25L12835F", err, sizeof(err)), 0);
 	assert_int_equal(spibus_cmd(f->bus, &op, 1, id, 3), 0);
@@ -418,7 +387,8 @@ static void faults_behave_as_documented(void **state)
 				 "MX25L12835F");
 	assert_int_equal(simchip_fault_parse(f->sim, "gremlins", err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "unknown fault \"gremlins\" (no-chip=high|low, wip-stuck, "
-				 "program-fail, erase-fail, xfer-error=N, swap=PROFILE, wp, clear)");
+				 "program-fail, erase-fail, xfer-error=N, swap=PROFILE[@N|@write], wp, "
+				 "clear)");
 	assert_int_equal(simchip_fault_parse(f->sim, "xfer-error=0", err, sizeof(err)), -EINVAL);
 	simfix_close(f);
 }
@@ -430,14 +400,14 @@ static void erase_fail_leaves_the_first_byte(void **state)
 	char err[64];
 
 	(void)state;
-	op1(f->bus, 0x06);
-	cmd(f->bus, pp, sizeof(pp));
-	wait_idle(f->bus);
+	raw_op(f->bus, 0x06);
+	raw_cmd(f->bus, pp, sizeof(pp));
+	raw_wait_idle(f->bus);
 	assert_int_equal(simchip_fault_parse(f->sim, "erase-fail", err, sizeof(err)), 0);
-	op1(f->bus, 0x06);
-	cmd(f->bus, se, sizeof(se));
-	wait_idle(f->bus);
-	read3(f->bus, 0x4000, &b, 1);
+	raw_op(f->bus, 0x06);
+	raw_cmd(f->bus, se, sizeof(se));
+	raw_wait_idle(f->bus);
+	raw_read3(f->bus, 0x4000, &b, 1);
 	assert_int_equal(b, 0x00);
 	simfix_close(f);
 }
@@ -449,13 +419,13 @@ static void wp_with_srp_ignores_status_writes(void **state)
 	char err[64];
 
 	(void)state;
-	op1(f->bus, 0x06);
-	cmd(f->bus, srp, 2);
-	wait_idle(f->bus);
+	raw_op(f->bus, 0x06);
+	raw_cmd(f->bus, srp, 2);
+	raw_wait_idle(f->bus);
 	assert_int_equal(simchip_fault_parse(f->sim, "wp", err, sizeof(err)), 0);
-	op1(f->bus, 0x06);
-	cmd(f->bus, bp, 2);
-	assert_int_equal(rdsr(f->bus, 0x05), 0x80); /* unchanged, not busy, WEL cleared */
+	raw_op(f->bus, 0x06);
+	raw_cmd(f->bus, bp, 2);
+	assert_int_equal(raw_reg(f->bus, 0x05), 0x80); /* unchanged, not busy, WEL cleared */
 	simfix_close(f);
 }
 
@@ -582,12 +552,208 @@ static void profiles_from_sfdp_dumps(void **state)
 	}
 }
 
+static void sfdp_dump_over_1kib_is_answered_byte_for_byte(void **state)
+{
+	const char *root = getenv("FLASHD_SOURCE_ROOT");
+	static uint8_t dump[4096], got[4096 + 16];
+	char path[1024], err[160];
+	struct sim_profile *p;
+	struct simchip_opts o;
+	struct simchip *s;
+	char *dir = th_mkdtemp(), *img = th_path(dir, "s.img");
+	FILE *fp;
+	size_t n;
+
+	(void)state;
+	/* a real table followed by vendor data out to 4 KiB, as large parts have */
+	snprintf(path, sizeof(path), "%s/tests/data/sfdp/w25q128jv_ef4018.sfdp", root ? root : "..");
+	fp = fopen(path, "rb");
+	assert_non_null(fp);
+	n = fread(dump, 1, sizeof(dump), fp);
+	fclose(fp);
+	th_pattern(dump + n, sizeof(dump) - n, 7);
+	assert_int_equal(sim_profile_from_sfdp(dump, sizeof(dump), 0xef4018, &p, err, sizeof(err)),
+			 0);
+	simchip_opts_init(&o);
+	o.time_scale = 0;
+	assert_int_equal(simchip_open(p, img, &o, &s, err, sizeof(err)), 0);
+	raw_sfdp(simchip_bus(s), 0, got, sizeof(got));
+	th_assert_bytes(got, dump, sizeof(dump));
+	th_assert_filled(got + sizeof(dump), 0xFF, 16);
+	raw_sfdp(simchip_bus(s), 0x0ABC, got, 16); /* from an address past 1 KiB */
+	th_assert_bytes(got, dump + 0x0ABC, 16);
+	simchip_close(s);
+	sim_profile_free(p);
+	th_rmtree(dir);
+	free(dir);
+	free(img);
+}
+
+static void sfdp_profile_chip_erase_maximum_uses_the_erase_multiplier(void **state)
+{
+	const char *root = getenv("FLASHD_SOURCE_ROOT");
+	char path[1024], err[160];
+	uint8_t dump[1024];
+	const uint8_t ce = 0xC7;
+	struct simchip_stats st;
+	struct sim_profile *p;
+	struct simchip_opts o;
+	struct simchip *s;
+	char *dir = th_mkdtemp(), *img = th_path(dir, "s.img");
+	FILE *fp;
+	size_t n;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/tests/data/sfdp/w25q128jv_ef4018.sfdp", root ? root : "..");
+	fp = fopen(path, "rb");
+	assert_non_null(fp);
+	n = fread(dump, 1, sizeof(dump), fp);
+	fclose(fp);
+	/* BFPT at 0x80: DWORD 10 = 0x00a60236 (erase max = 2 x (6 + 1) = 14 x typical),
+	 * DWORD 11 = 0xc914ea82 (program max = 6 x typical; chip erase typical 10 x 4 s).
+	 * JESD216 puts chip erase under the erase multiplier: 40 s x 14 = 560 s */
+	assert_int_equal(get_le32(dump + 0x80 + 36), 0x00a60236);
+	assert_int_equal(get_le32(dump + 0x80 + 40), 0xc914ea82);
+	assert_int_equal(sim_profile_from_sfdp(dump, n, 0xef4018, &p, err, sizeof(err)), 0);
+	simchip_opts_init(&o);
+	o.time_scale = 0;
+	o.busy = SIMCHIP_BUSY_MAXIMUM;
+	assert_int_equal(simchip_open(p, img, &o, &s, err, sizeof(err)), 0);
+	raw_op(simchip_bus(s), 0x06);
+	raw_cmd(simchip_bus(s), &ce, 1);
+	simchip_get_stats(s, &st);
+	assert_int_equal(st.busy_ns, 560 * NSEC_PER_SEC);
+	simchip_close(s);
+	sim_profile_free(p);
+	th_rmtree(dir);
+	free(dir);
+	free(img);
+}
+
+/* One command's busy time, then let it pass without polling. */
+static uint64_t busy_of(struct simfix *f, const uint8_t *tx, size_t len)
+{
+	struct simchip_stats a, b;
+
+	raw_op(f->bus, 0x06);
+	simchip_get_stats(f->sim, &a);
+	raw_cmd(f->bus, tx, len);
+	simchip_get_stats(f->sim, &b);
+	fclock_sleep_ns(spibus_clock(f->bus), b.busy_ns - a.busy_ns + NSEC_PER_MSEC);
+	assert_int_equal(raw_reg(f->bus, 0x05) & 1, 0);
+	return b.busy_ns - a.busy_ns;
+}
+
+static void generated_sfdp_maxima_cover_the_datasheet_maxima(void **state)
+{
+	static const char *const parts[] = {"W25Q256JV", "MX25L12835F", "GD25Q64C",
+					    "MT25QL256", "W25Q512JV",	"SFDP-ONLY"};
+	static const uint32_t erase_unit_ms[4] = {1, 16, 128, 1000};
+	static const uint32_t ce_unit_ms[4] = {16, 256, 4000, 64000};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		struct simchip_opts o;
+		struct simfix *f;
+		uint8_t t[0x30 + 64], pp[5] = {0x02, 0, 0, 0, 0}, ce = 0xC7;
+		uint32_t dw10, dw11, emult, pmult;
+		uint64_t max_us;
+
+		simchip_opts_init(&o);
+		o.time_scale = 0;
+		o.busy = SIMCHIP_BUSY_MAXIMUM; /* every busy time is the datasheet maximum */
+		f = simfix_open_opts(parts[i], &o);
+		raw_sfdp(f->bus, 0, t, sizeof(t));
+		assert_int_equal(get_le24(t + 12), 0x30);
+		dw10 = get_le32(t + 0x30 + 36);
+		dw11 = get_le32(t + 0x30 + 40);
+		emult = 2 * ((dw10 & 0xF) + 1);
+		pmult = 2 * ((dw11 & 0xF) + 1);
+		for (unsigned e = 0; e < 4; e++) {
+			const uint8_t *et = t + 0x30 + 28 + 2 * e;
+			uint32_t f7 = (dw10 >> (4 + 7 * e)) & 0x7F;
+			uint8_t se[4] = {et[1], 0x00, 0x00, 0x00};
+
+			if (et[0] == 0)
+				continue;
+			max_us = (uint64_t)((f7 & 0x1F) + 1) * erase_unit_ms[f7 >> 5] * 1000 * emult;
+			if (busy_of(f, se, sizeof(se)) > max_us * NSEC_PER_USEC)
+				fail_msg("%s: erase %02xh lasts longer than its SFDP maximum %llu us",
+					 parts[i], se[0], (unsigned long long)max_us);
+		}
+		max_us = (uint64_t)(((dw11 >> 8) & 0x1F) + 1) * ((dw11 & (1u << 13)) ? 64 : 8) *
+			 pmult;
+		if (busy_of(f, pp, sizeof(pp)) > max_us * NSEC_PER_USEC)
+			fail_msg("%s: page program beyond its SFDP maximum", parts[i]);
+		max_us = (uint64_t)(((dw11 >> 24) & 0x1F) + 1) * ce_unit_ms[(dw11 >> 29) & 3] *
+			 1000 * emult;
+		if (busy_of(f, &ce, 1) > max_us * NSEC_PER_USEC)
+			fail_msg("%s: chip erase beyond its SFDP maximum", parts[i]);
+		simfix_close(f);
+	}
+}
+
+/* A minimal JESD216 header + 16-DWORD BFPT at 0x10 with the given density and erase types. */
+static void tiny_sfdp(uint8_t *t, uint32_t dw2, const uint8_t (*erase)[2], unsigned n)
+{
+	memset(t, 0xFF, 0x10 + 64);
+	memcpy(t, "SFDP\x06\x01\x00\xff\x00\x06\x01\x10\x10\x00\x00\xff", 16);
+	put_le32(t + 0x10, 0xFFF320E5u);
+	put_le32(t + 0x14, dw2);
+	memset(t + 0x10 + 28, 0, 8);
+	for (unsigned i = 0; i < n; i++) {
+		t[0x10 + 28 + 2 * i] = erase[i][0];
+		t[0x10 + 29 + 2 * i] = erase[i][1];
+	}
+}
+
+static void sfdp_profile_drops_erase_types_larger_than_the_chip(void **state)
+{
+	/* 512 Kbit = 64 KiB; a 4 KiB type (20h) and a 16 MiB one (C7h) */
+	static const uint8_t erase[2][2] = {{12, 0x20}, {24, 0xC7}};
+	uint8_t t[0x10 + 64];
+	struct sim_profile *p = NULL;
+	char err[160];
+
+	(void)state;
+	tiny_sfdp(t, 512 * 1024 - 1, erase, 2);
+	assert_int_equal(sim_profile_from_sfdp(t, sizeof(t), 0xa5a510, &p, err, sizeof(err)), 0);
+	assert_int_equal(sim_profile_size(p), 64 * 1024);
+	{
+		/* with only the oversized type, nothing usable is left */
+		static const uint8_t only_big[1][2] = {{24, 0xC7}};
+		struct sim_profile *q = NULL;
+
+		tiny_sfdp(t, 512 * 1024 - 1, only_big, 1);
+		assert_int_equal(sim_profile_from_sfdp(t, sizeof(t), 1, &q, err, sizeof(err)),
+				 -EINVAL);
+		assert_string_equal(err, "the dump lists no usable erase type");
+		assert_null(q);
+	}
+	sim_profile_free(p);
+}
+
+static void sfdp_profile_refuses_a_density_not_a_power_of_two(void **state)
+{
+	static const uint8_t erase[1][2] = {{12, 0x20}};
+	uint8_t t[0x10 + 64];
+	struct sim_profile *p = NULL;
+	char err[160];
+
+	(void)state;
+	tiny_sfdp(t, 3 * 1024 * 1024 * 8 - 1, erase, 1); /* 3 MiB */
+	assert_int_equal(sim_profile_from_sfdp(t, sizeof(t), 1, &p, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "implausible density (25165824 bits)");
+	assert_null(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(every_profile_answers_its_jedec_id),
 		cmocka_unit_test(sfdp_is_the_real_dump_byte_for_byte),
 		cmocka_unit_test(generated_sfdp_describes_the_profile),
+		cmocka_unit_test(generated_sfdp_maxima_cover_the_datasheet_maxima),
 		cmocka_unit_test(wel_and_wip_follow_the_datasheet),
 		cmocka_unit_test(program_only_clears_bits_and_wraps_in_the_page),
 		cmocka_unit_test(erase_ignores_low_address_bits),
@@ -604,6 +770,10 @@ int main(void)
 		cmocka_unit_test(oversized_transaction_is_emsgsize),
 		cmocka_unit_test(image_file_rules),
 		cmocka_unit_test(profiles_from_sfdp_dumps),
+		cmocka_unit_test(sfdp_dump_over_1kib_is_answered_byte_for_byte),
+		cmocka_unit_test(sfdp_profile_chip_erase_maximum_uses_the_erase_multiplier),
+		cmocka_unit_test(sfdp_profile_drops_erase_types_larger_than_the_chip),
+		cmocka_unit_test(sfdp_profile_refuses_a_density_not_a_power_of_two),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
