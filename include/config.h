@@ -14,6 +14,7 @@
 
 #include "buildcfg.h"
 #include "log.h"
+#include "simchip.h"
 
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_MAX_FAULTS 8
@@ -54,6 +55,8 @@ struct flashd_config {
 	char *sim_faults[CONFIG_MAX_FAULTS];
 	size_t n_sim_faults;
 	size_t sim_max_transfer;
+	enum simchip_busy sim_busy;
+	uint64_t sim_seed;
 	/* [spi] */
 	char *spi_device;
 	uint32_t spi_speed_hz;

@@ -92,6 +92,16 @@ static int read_small_file(const char *path, uint8_t **ret, size_t *ret_len)
 	return 0;
 }
 
+/* The simulator does not log; a swapped chip (--sim-fault swap=...) is reported here. */
+static void on_sim_swap(void *userdata, const struct sim_profile *from,
+			const struct sim_profile *to, uint64_t transaction)
+{
+	(void)userdata;
+	log_warn("simulator: chip swapped after transaction %llu: %s (%06x) is now %s (%06x)",
+		 (unsigned long long)transaction, sim_profile_name(from), sim_profile_jedec_id(from),
+		 sim_profile_name(to), sim_profile_jedec_id(to));
+}
+
 static int open_sim(struct daemon *d)
 {
 	const struct flashd_config *c = &d->cfg;
@@ -127,6 +137,9 @@ static int open_sim(struct daemon *d)
 	o.time_scale = c->sim_time_scale;
 	o.speed_hz = c->spi_speed_hz;
 	o.max_transfer = c->sim_max_transfer;
+	o.busy = c->sim_busy;
+	o.seed = c->sim_seed;
+	o.on_swap = on_sim_swap;
 	r = simchip_open(p, c->sim_image, &o, &d->sim, err, sizeof(err));
 	if (r < 0) {
 		log_err("simulator: %s", err);
@@ -142,9 +155,10 @@ static int open_sim(struct daemon *d)
 	}
 	d->bus = simchip_bus(d->sim);
 	snprintf(d->backend, sizeof(d->backend), "sim:%s", sim_profile_name(p));
-	log_info("simulated %s (%s, JEDEC %06x) on \"%s\", SPI %.1f MHz, time scale %g",
+	log_info("simulated %s (%s, JEDEC %06x) on \"%s\", SPI %.1f MHz, time scale %g, busy %s%s",
 		 sim_profile_name(p), sim_profile_description(p), sim_profile_jedec_id(p),
-		 c->sim_image, c->spi_speed_hz / 1e6, c->sim_time_scale);
+		 c->sim_image, c->spi_speed_hz / 1e6, c->sim_time_scale,
+		 simchip_busy_name(c->sim_busy), c->sim_busy == SIMCHIP_BUSY_RANDOM ? " (seeded)" : "");
 	return 0;
 }
 
@@ -348,6 +362,14 @@ static void stop(struct daemon *d)
 	engine_free(d->engine);
 	pins_close(d->pins); /* HOLD# and WP# released */
 	spibus_free(d->spidev);
+	if (d->sim) {
+		struct simchip_stats st;
+		char line[256];
+
+		simchip_get_stats(d->sim, &st);
+		if (simchip_stats_format(&st, line, sizeof(line)) >= 0)
+			log_info("simulator: %s", line);
+	}
 	simchip_close(d->sim);
 	sim_profile_free(d->sfdp_profile);
 }

@@ -40,6 +40,8 @@ enum key_type {
 	K_LINE,	  /* "17" or "17 active-low" */
 	K_LISTEN, /* appended */
 	K_FAULT,  /* appended */
+	K_BUSY,	  /* enum simchip_busy */
+	K_SEED,	  /* uint64_t */
 };
 
 struct key {
@@ -60,6 +62,8 @@ static const struct key keys[] = {
 	{"sim", "jedec-id", K_HEX24, O(sim_jedec_id), 0, 0},
 	{"sim", "fault", K_FAULT, 0, 0, 0},
 	{"sim", "max-transfer", K_SIZE, O(sim_max_transfer), 16, MIB(16)},
+	{"sim", "busy", K_BUSY, O(sim_busy), 0, 0},
+	{"sim", "seed", K_SEED, O(sim_seed), 0, 0},
 	{"spi", "device", K_STR, O(spi_device), 0, 0},
 	{"spi", "speed", K_HZ, O(spi_speed_hz), 1000, 125000000},
 	{"spi", "mode", K_U8, O(spi_mode), 0, 3},
@@ -128,6 +132,8 @@ void config_init(struct flashd_config *c)
 	c->sim_image = strdup("flash.img");
 	c->sim_time_scale = 1.0;
 	c->sim_max_transfer = 65536;
+	c->sim_busy = SIMCHIP_BUSY_TYPICAL;
+	c->sim_seed = 1;
 	c->spi_device = strdup("/dev/spidev0.0");
 	c->spi_speed_hz = 32000000;
 	c->gpio_chip = strdup("gpiochip0");
@@ -387,6 +393,15 @@ static int apply(struct flashd_config *c, const struct key *k, const char *v, ch
 			return errf(msg, len, "listen: at most %d addresses", CONFIG_MAX_LISTEN);
 		c->listen[c->n_listen] = strdup(v);
 		return c->listen[c->n_listen++] ? 0 : -ENOMEM;
+	case K_BUSY:
+		if (simchip_busy_parse(v, &c->sim_busy) < 0)
+			return errf(msg, len, "busy: \"%s\" is not typical, random or max", v);
+		return 0;
+	case K_SEED:
+		if (simchip_seed_parse(v, &c->sim_seed) < 0)
+			return errf(msg, len, "seed: \"%s\" is not a number from 0 to %llu", v,
+				    (unsigned long long)UINT64_MAX);
+		return 0;
 	case K_FAULT:
 		if (!*v)
 			return errf(msg, len, "%s needs a value", k->name);
@@ -527,6 +542,8 @@ void config_print_help(FILE *out, const char *argv0)
 		"      --sim-jedec-id HEX     JEDEC ID of the chip --sim-sfdp describes\n"
 		"      --sim-time-scale F     1 = real chip speed, 0.1 = 10x faster, 0 = no waiting\n"
 		"      --sim-fault SPEC       inject a fault (repeatable; see README)\n"
+		"      --sim-busy MODE        busy times: typical, random (seeded) or max\n"
+		"      --sim-seed N           seed of --sim-busy random (default 1)\n"
 		"      --list-sim-chips       list the simulated chips and exit\n"
 		"      --spi-device PATH      use a real chip on /dev/spidevB.C\n"
 		"      --spi-speed HZ         SPI clock (default 32000000)\n"
@@ -546,6 +563,8 @@ enum {
 	OPT_SIM_JEDEC,
 	OPT_SIM_SCALE,
 	OPT_SIM_FAULT,
+	OPT_SIM_BUSY,
+	OPT_SIM_SEED,
 	OPT_LIST_SIM,
 	OPT_SPI_DEVICE,
 	OPT_SPI_SPEED,
@@ -564,6 +583,8 @@ static const struct option long_opts[] = {
 	{"sim-jedec-id", required_argument, NULL, OPT_SIM_JEDEC},
 	{"sim-time-scale", required_argument, NULL, OPT_SIM_SCALE},
 	{"sim-fault", required_argument, NULL, OPT_SIM_FAULT},
+	{"sim-busy", required_argument, NULL, OPT_SIM_BUSY},
+	{"sim-seed", required_argument, NULL, OPT_SIM_SEED},
 	{"list-sim-chips", no_argument, NULL, OPT_LIST_SIM},
 	{"spi-device", required_argument, NULL, OPT_SPI_DEVICE},
 	{"spi-speed", required_argument, NULL, OPT_SPI_SPEED},
@@ -672,6 +693,12 @@ int config_parse_args(struct flashd_config *c, int argc, char **argv,
 			break;
 		case OPT_SIM_FAULT:
 			r = cli(c, "sim-fault", "sim", "fault", optarg, err, errlen);
+			break;
+		case OPT_SIM_BUSY:
+			r = cli(c, "sim-busy", "sim", "busy", optarg, err, errlen);
+			break;
+		case OPT_SIM_SEED:
+			r = cli(c, "sim-seed", "sim", "seed", optarg, err, errlen);
 			break;
 		case OPT_SPI_DEVICE:
 			if (cli_sim)

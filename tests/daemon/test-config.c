@@ -125,6 +125,8 @@ static const char *config_diff(const struct flashd_config *a, const struct flash
 	for (size_t i = 0; i < a->n_sim_faults; i++)
 		STR(sim_faults[i]);
 	NUM(sim_max_transfer);
+	NUM(sim_busy);
+	NUM(sim_seed);
 	STR(spi_device);
 	NUM(spi_speed_hz);
 	NUM(spi_mode);
@@ -254,6 +256,8 @@ static void init_sets_every_default(void **state)
 	assert_int_equal(c.sim_jedec_id, 0);
 	assert_int_equal(c.n_sim_faults, 0);
 	assert_int_equal(c.sim_max_transfer, 65536);
+	assert_int_equal(c.sim_busy, SIMCHIP_BUSY_TYPICAL);
+	assert_int_equal(c.sim_seed, 1);
 	assert_string_equal(c.spi_device, "/dev/spidev0.0");
 	assert_int_equal(c.spi_speed_hz, 32000000);
 	assert_int_equal(c.spi_mode, 0);
@@ -332,6 +336,8 @@ static const char full_file[] = "# every key, none at its default\n"
 				"fault = wip-stuck\n"
 				"fault = xfer-error=3\n"
 				"max-transfer = 4K\n"
+				"busy = random\n"
+				"seed = 0x2a\n"
 				"[spi]\n"
 				"device = /dev/spidev1.1\n"
 				"speed = 20000000\n"
@@ -386,6 +392,8 @@ static void file_with_every_key_sets_every_field(void **state)
 	assert_string_equal(c.sim_faults[0], "wip-stuck");
 	assert_string_equal(c.sim_faults[1], "xfer-error=3");
 	assert_int_equal(c.sim_max_transfer, 4096);
+	assert_int_equal(c.sim_busy, SIMCHIP_BUSY_RANDOM);
+	assert_int_equal(c.sim_seed, 42);
 	assert_string_equal(c.spi_device, "/dev/spidev1.1");
 	assert_int_equal(c.spi_speed_hz, 20000000);
 	assert_int_equal(c.spi_mode, 3);
@@ -812,6 +820,17 @@ static void size_digits_overflow(void **state)
 {
 	FILE_ERROR(*state, "[http]\nmax-body = 99999999999999999999\n", 2,
 		   "max-body: \"99999999999999999999\" is not a size from 1024 to 67108864 bytes");
+}
+
+static void busy_not_a_mode(void **state)
+{
+	FILE_ERROR(*state, "[sim]\nbusy = slow\n", 2, "busy: \"slow\" is not typical, random or max");
+}
+
+static void seed_not_a_number(void **state)
+{
+	FILE_ERROR(*state, "[sim]\nseed = -1\n", 2,
+		   "seed: \"-1\" is not a number from 0 to 18446744073709551615");
 }
 
 static void size_above_range(void **state)
@@ -1654,6 +1673,8 @@ int main(void)
 		T(size_suffix_overflow),
 		T(size_digits_overflow),
 		T(size_above_range),
+		T(busy_not_a_mode),
+		T(seed_not_a_number),
 		T(size_unknown_suffix),
 		T(double_out_of_range),
 		T(double_nan),

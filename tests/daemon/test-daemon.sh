@@ -253,5 +253,24 @@ check "the next job reads the chip normally" "$(dd if="$T/c.img" bs=1 skip=65536
 kill -TERM "$C"; wait "$C"; rc=$?
 check "and it still exits 0 on SIGTERM" "0" "$rc"
 
+# ---- simulator options: busy mode, a chip swapped after a write, counters at shutdown ----
+P=$(free_port)
+"$FLASHD" --sim W25Q128JV --sim-image "$T/d.img" --sim-time-scale 0 --sim-busy random \
+	--sim-seed 7 --sim-fault swap=MX25L12835F@write --listen "127.0.0.1:$P" \
+	--state-dir "$T/state-d" --www-dir "$T" 2>"$T/d.log" &
+D=$!
+PIDS+=($D)
+wait_for "$T/d.log" 'listening on' || true
+check_match "the log names the busy mode" 'time scale 0, busy random \(seeded\)$' \
+	"$(grep 'simulated W25Q128JV' "$T/d.log")"
+rpc "$P" '{"jsonrpc":"2.0","id":1,"method":"flash.write","params":{"offset":0,"data":"AAAA","wait":10000}}' >/dev/null
+check_match "a chip swapped by the simulator is logged with both identities" \
+	'warning +simulator: chip swapped after transaction [0-9]+: W25Q128JV \(ef4018\) is now MX25L12835F \(c22018\)$' \
+	"$(grep 'chip swapped' "$T/d.log")"
+kill -TERM "$D"; wait "$D"
+check_match "the simulator's counters are logged at shutdown" \
+	'info +simulator: [0-9]+ transactions, [0-9]+ bytes, [0-9]+ status polls, [0-9]+ programs, [0-9]+ erases, 1 swaps, busy [0-9.]+ s of [0-9.]+ s' \
+	"$(grep 'simulator: [0-9]* transactions' "$T/d.log")"
+
 echo "1..$n"
 exit $failed
