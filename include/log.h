@@ -3,8 +3,8 @@
  * log.h - the one logging module (STYLE E26-E29).
  *
  * Under systemd (JOURNAL_STREAM set and matching stderr) every line carries a "<N>" priority
- * prefix the journal understands; in a terminal each line starts with the monotonic time and
- * the thread name. Thread-safe: one mutex serialises whole lines.
+ * prefix the journal understands; in a terminal each line starts with the local time (to the
+ * millisecond) and the thread name. Thread-safe: one mutex serialises whole lines.
  *
  * The hw, sim, chip and engine algorithm code is non-logging except at debug level; the
  * worker, rpc and main log failures, each exactly once, with operation, address and errno name.

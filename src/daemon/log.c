@@ -123,9 +123,14 @@ static void log_vmsg(enum log_level level, int err, const char *fmt, va_list ap)
 		fprintf(out, "<%d>", (int)level);
 	} else {
 		struct timespec ts;
+		struct tm tm;
+		char stamp[32];
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		fprintf(out, "[%5lld.%06ld] %-7s %-8s ", (long long)ts.tv_sec, ts.tv_nsec / 1000,
+		/* local wall time to the millisecond: what a person compares with their watch */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+		fprintf(out, "%s.%03ld %-7s %-8s ", stamp, ts.tv_nsec / 1000000,
 			thread_name[0] ? thread_name : "main", log_level_to_string(level));
 	}
 	vfprintf(out, fmt, ap);
