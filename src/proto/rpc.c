@@ -621,7 +621,7 @@ static bool handle_one(const struct call_env *env, json_t *req, const struct id_
 		result = NULL;
 		if (err.code == 0)
 			rpc_error_from_errno(&err, r, NULL, RPC_NO_ADDR, NULL);
-		if (err.code == RPC_CODE_INTERNAL_ERROR)
+		if (err.code == RPC_CODE_INTERNAL_ERROR || err.code == ERRMAP_CODE_SYSTEM_ERROR)
 			log_errno(LOG_LVL_ERR, r, "rpc: %s failed", name);
 		if (!notification)
 			sb_add_error(sb, env, id, span, err.code, err.message, err.data);

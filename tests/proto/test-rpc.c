@@ -375,10 +375,10 @@ static void handler_error_from_errno_carries_op_addr_detail(void **state)
 		    "\"errno\":\"ETIMEDOUT\",\"op\":\"erase\"},\"message\":\"chip timeout\"},\"id\":1,\"jsonrpc\":\"2.0\"}");
 }
 
-static void handler_unknown_errno_is_internal_error(void **state)
+static void handler_unknown_errno_is_system_error(void **state)
 {
 	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"odd\",\"id\":1}",
-		    "{\"error\":{\"code\":-32603,\"data\":{\"errno\":\"EXDEV\"},\"message\":\"internal error\"},\"id\":1,\"jsonrpc\":\"2.0\"}");
+		    "{\"error\":{\"code\":-32099,\"data\":{\"errno\":\"EXDEV\"},\"message\":\"system error\"},\"id\":1,\"jsonrpc\":\"2.0\"}");
 }
 
 static void notification_error_has_no_response_but_runs(void **state)
@@ -721,7 +721,7 @@ int main(void)
 		T(method_name_with_nul_is_not_found),
 		T(handler_errno_maps_through_errmap),
 		T(handler_error_from_errno_carries_op_addr_detail),
-		T(handler_unknown_errno_is_internal_error),
+		T(handler_unknown_errno_is_system_error),
 		T(notification_error_has_no_response_but_runs),
 		T(invalid_params_message_is_exact),
 		T(body_over_limit_is_message_too_large),
