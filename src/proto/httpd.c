@@ -804,26 +804,52 @@ static enum MHD_Result serve_static(struct httpd_req *req)
 
 /* ---- built-in endpoints -------------------------------------------------------------------- */
 
+/* The JSON-RPC answer, on whichever thread finished the request (rpc_handle_async()). */
+static void rpc_done(void *cls, int r, char *out)
+{
+	struct httpd_req *req = cls;
+	struct MHD_Response *resp;
+
+	if (r < 0) {
+		(void)httpd_req_respond_errno(req, r, NULL);
+	} else if (!out) {
+		(void)httpd_req_respond(req, MHD_HTTP_NO_CONTENT,
+					MHD_create_response_from_buffer(0, NULL,
+									MHD_RESPMEM_PERSISTENT));
+	} else {
+		resp = MHD_create_response_from_buffer(strlen(out), out, MHD_RESPMEM_MUST_FREE);
+		if (!resp) {
+			free(out);
+			(void)httpd_req_respond_errno(req, -ENOMEM, NULL);
+		} else {
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+						"application/json");
+			(void)httpd_req_respond(req, MHD_HTTP_OK, resp);
+		}
+	}
+	httpd_req_unref(req);
+}
+
+/*
+ * Calls that wait for a job are held by the methods, not by this thread: the request stays
+ * suspended (settle) until rpc_done() stores the answer, which is often right away.
+ */
 static enum MHD_Result serve_rpc(struct httpd_req *req)
 {
-	char *out = NULL;
 	int r;
 
-	r = rpc_handle(req->h->rpc, req->body ? req->body : "", req->body_len, req->h->rpc_ctx,
-		       &out);
-	if (r < 0)
+	httpd_req_ref(req);
+	r = rpc_handle_async(req->h->rpc, req->body ? req->body : "", req->body_len,
+			     req->h->rpc_ctx, rpc_done, req);
+	if (r < 0) {
+		httpd_req_unref(req);
 		return queue_errno(req, r, NULL);
-	if (!out)
-		return queue_now(req, MHD_HTTP_NO_CONTENT,
-				 MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(strlen(out), out, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(out);
-		return MHD_NO;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	return queue_now(req, MHD_HTTP_OK, resp);
+	/* the body is no longer needed while the answer is pending */
+	free(req->body);
+	req->body = NULL;
+	req->body_len = 0;
+	return settle(req, true);
 }
 
 static enum MHD_Result serve_login(struct httpd_req *req)
