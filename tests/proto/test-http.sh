@@ -341,6 +341,109 @@ else
 fi
 
 
+# ================= server E: the real methods and transfers on a simulated chip =================
+# W25Q128JV at 1/20 of real time: a whole-chip erase takes about 2 s, a 16 MiB read 0.2 s.
+mkdir -p "$T/e"
+start e --listen 127.0.0.1:0 --sim W25Q128JV --sim-image "$T/e/flash.img" --state-dir "$T/e/state" \
+	--sim-time-scale 0.05 --blocks 4 --download-window 1 --sse-heartbeat 1
+E=$PORT
+E_PID=$LAST_PID
+UE="http://127.0.0.1:$E"
+rpc() { curl -s -H 'Content-Type: application/json' -d "$1" "$UE/rpc"; }
+check "server E (real engine) started" 1 "$([ -n "$E" ] && [ "$E" -gt 0 ] && echo 1)"
+
+res=""
+for m in job.get job.cancel backup.restore; do
+	res+="$(rpc "{\"jsonrpc\":\"2.0\",\"method\":\"$m\",\"id\":1}")"$'\n'
+done
+check "job.get/job.cancel/backup.restore without params: -32602 naming id (and no leak at exit)" \
+	"$(printf '{"error":{"code":-32602,"data":{"param":"id"},"message":"Invalid params: \\"id\\" is required"},"id":1,"jsonrpc":"2.0"}\n%.0s' 1 2 3)" "${res%$'\n'}"
+out=$(rpc '{"jsonrpc":"2.0","method":"flash.erase","params":[8192,4096,false,false,true,false,5000],"id":1}' | jq -c '.result.job | [.state, .params.offset, .params.length]')
+check "flash.erase by position: offset, length ... wait read where rpc.discover puts them" '["done",8192,4096]' "$out"
+out=$(rpc '{"jsonrpc":"2.0","method":"chip.info","params":[42],"id":1e400}')
+check "chip.info [42]: refused; id 1e400 echoed verbatim" '{"error":{"code":-32602,"data":{"position":0},"message":"Invalid params: chip.info takes no parameters; got 1 by position"},"id":1e400,"jsonrpc":"2.0"}' "$out"
+
+# Waits park the request, not a thread: 2 HTTP threads, 6 waiting requests and a batch of 6.
+erase_id=$(rpc '{"jsonrpc":"2.0","method":"flash.erase","params":{"whole_chip":true,"backup":false},"id":1}' | jq .result.job.id)
+t0=$(date +%s%N)
+wpids=()
+for i in 1 2 3 4 5 6; do
+	rpc "{\"jsonrpc\":\"2.0\",\"method\":\"job.get\",\"params\":{\"id\":$erase_id,\"wait\":10000},\"id\":$i}" >"$T/e/wait$i" &
+	wpids+=($!)
+done
+batch='['
+for i in 1 2 3 4 5 6; do batch+="{\"jsonrpc\":\"2.0\",\"method\":\"job.get\",\"params\":[$erase_id,10000],\"id\":$i},"; done
+rpc "${batch%,}]" >"$T/e/batch" &
+wpids+=($!)
+sleep 0.3
+worst=0
+for i in $(seq 20); do
+	ms=$(curl -s -o /dev/null -w '%{time_total}' -H 'Content-Type: application/json' -d '{"jsonrpc":"2.0","method":"daemon.info","id":1}' "$UE/rpc" | awk '{printf "%d", $1 * 1000}')
+	[ "$ms" -gt "$worst" ] && worst=$ms
+done
+if [ "$worst" -lt 200 ]; then ok "daemon.info stays fast while 12 calls wait for a chip erase (worst of 20: $worst ms)"; else not_ok "daemon.info stays fast while 12 calls wait for a chip erase" "worst of 20: $worst ms"; fi
+wait "${wpids[@]}"
+took=$((($(date +%s%N) - t0) / 1000000))
+states=$(cat "$T"/e/wait* | jq -r '.result.job.state' | sort | uniq -c | tr -s ' ')
+bstates=$(jq -r '.[].result.job.state' "$T/e/batch" | sort | uniq -c | tr -s ' ')
+check "the waits end with the erase, side by side (not 7 x 10 s)" " 6 done  6 done 1" "$states $bstates $([ "$took" -lt 9000 ] && echo 1)"
+
+# One response carries at most 1 MiB of flash data.
+batch='['
+for i in $(seq 100); do batch+="{\"jsonrpc\":\"2.0\",\"method\":\"flash.read\",\"params\":[0,1048576],\"id\":$i},"; done
+rpc "${batch%,}]" >"$T/e/big"
+out="$(stat -c %s "$T/e/big") $(jq '[.[] | select(.result.data)] | length' "$T/e/big") $(jq -c '[.[] | select(.error) | .error.code] | unique' "$T/e/big") $(jq '.[1].error.data.limit' "$T/e/big")"
+check_match "100 x flash.read 1 MiB in one batch: one answered, 99 x -32012 naming the limit" '^14[0-9]{5} 1 \[-32012\] 1048576$' "$out"
+
+# A slow downloader does not keep the chip: cut off after the window, job failed.
+curl -s --limit-rate 20k -D "$T/e/dlh" -o /dev/null "$UE/api/v1/flash" &
+dpid=$!
+sleep 3
+dl_job=$(tr -d '\r' <"$T/e/dlh" | sed -n 's/^X-Flashd-Job: //p')
+out=$(rpc "{\"jsonrpc\":\"2.0\",\"method\":\"job.get\",\"params\":[$dl_job],\"id\":1}" | jq -c '.result.job | [.state, .error.code, .error.data.errno, .error.data.op]')
+check "download slower than the minimum rate: its read job fails (ECONNABORTED) within the window" '["failed",-32020,"ECONNABORTED","download"]' "$out"
+out=$(rpc '{"jsonrpc":"2.0","method":"flash.blank_check","params":{"offset":0,"length":4096,"wait":5000},"id":1}' | jq -r .result.job.state)
+check "the next job runs while the slow client still drains its socket" done "$out"
+kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null
+
+# Query numbers never wrap.
+out=$(curl -s -w '|%{http_code}' "$UE/api/v1/flash?offset=0x40000000000001K")
+check "GET ?offset=0x40000000000001K: 416, not a read at 1024" '{"error":{"code":-32011,"detail":"query parameter \"offset\": 0x40000000000001K does not fit in 64 bits","errno":"ERANGE","message":"out of range"}}|416' "$out"
+out=$(curl -s -w '|%{http_code}' -T /dev/null "$UE/api/v1/flash?offset=99999999999999999999")
+check "PUT ?offset=99999999999999999999: 416" '{"error":{"code":-32011,"detail":"query parameter \"offset\": 99999999999999999999 does not fit in 64 bits","errno":"ERANGE","message":"out of range"}}|416' "$out"
+out=$(curl -s -w '|%{http_code}' "$UE/api/v1/flash?offset=0x100000000&length=16")
+check "offset beyond 32 bits: 416 from the range check" '{"error":{"code":-32011,"detail":"0x100000000 + 16 bytes runs past the end of the 16777216-byte chip","errno":"ERANGE","message":"out of range"}}|416' "$out"
+out=$(curl -s -w '|%{http_code}' "$UE/api/v1/flash?length=12x")
+check "malformed number: 400" '{"error":{"code":-32602,"detail":"query parameter \"length\": \"12x\" is not a number (decimal or 0x hex, optionally with K or M)","errno":"EINVAL","message":"invalid params"}}|400' "$out"
+
+# HEAD answers headers only; cross-site requests never start a read.
+before=$(rpc '{"jsonrpc":"2.0","method":"job.list","id":1}' | jq '.result.jobs | length')
+out=$(curl -s -I "$UE/api/v1/flash?length=64K" | tr -d '\r' | grep -E '^(HTTP|Content-Length|Content-Type)')
+out2=$(curl -s -o /dev/null -w '%{http_code}' -I -H 'Sec-Fetch-Site: cross-site' "$UE/api/v1/flash")
+out3=$(curl -s -o /dev/null -w '%{http_code}' -H 'Origin: http://evil.example' "$UE/api/v1/flash")
+after=$(rpc '{"jsonrpc":"2.0","method":"job.list","id":1}' | jq '.result.jobs | length')
+check "HEAD /api/v1/flash: headers with the length, no job; cross-site HEAD/GET 403, no job" \
+	$'HTTP/1.1 200 OK\nContent-Type: application/octet-stream\nContent-Length: 65536 403 403 jobs +0' "$out $out2 $out3 jobs +$((after - before))"
+
+# A truncated upload ends in EPIPE, an application code.
+timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$E; printf 'PUT /api/v1/flash HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 65536\r\n\r\n' >&3; head -c 1000 /dev/zero >&3; sleep 0.3" 2>/dev/null
+sleep 0.5
+out=$(rpc '{"jsonrpc":"2.0","method":"job.list","id":1}' | jq -c '[.result.jobs[] | select(.type == "write")][0] | [.state, .error.code, .error.data.errno]')
+check "truncated upload: the job fails with -32018 EPIPE" '["failed",-32018,"EPIPE"]' "$out"
+out=$(curl -s -w '|%{http_code}' -T - "$UE/api/v1/flash" </dev/null)
+check "PUT without Content-Length: 411 in the common error shape" '{"error":{"code":-32602,"detail":"send the image with a Content-Length (curl -T file); its size is checked before anything is erased","errno":"EINVAL","message":"length required"}}|411' "$out"
+out=$(curl -s -D - -o /dev/null -X DELETE "$UE/api/v1/flash" | tr -d '\r' | grep '^Allow')
+check "DELETE /api/v1/flash: 405, Allow: GET, HEAD, PUT" 'Allow: GET, HEAD, PUT' "$out"
+
+# Event streams: a comment line while nothing moves (a job waiting behind a chip erase).
+rpc '{"jsonrpc":"2.0","method":"flash.erase","params":{"whole_chip":true,"backup":false},"id":1}' >/dev/null
+queued=$(rpc '{"jsonrpc":"2.0","method":"flash.blank_check","params":{"offset":0,"length":4096},"id":1}' | jq .result.job.id)
+out=$(timeout 2.6 curl -s -N "$UE/api/v1/jobs/$queued/events" | grep -c '^: keep-alive$')
+if [ "$out" -ge 1 ]; then ok "quiet event stream gets ': keep-alive' comments ($out in 2.6 s at 1 s)"; else not_ok "quiet event stream gets ': keep-alive' comments" "got $out"; fi
+
+kill "$E_PID"; wait "$E_PID"; rc=$?
+check "server E exits 0, no sanitizer report (no leaked JSON)" "rc=0" "rc=$rc$(grep -E 'Sanitizer|runtime error' "$T/e.log" | head -3)"
+
 # ================= server F: no www dir, extra allowed hosts =================
 start f --listen 127.0.0.1:0 --www "$T/nonexistent" --allowed-hosts 'flash.lan, 10.9.8.7  [fd00::7]'
 F=$PORT
