@@ -273,6 +273,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct httpd *h = cls;
 	struct httpd_req *req = *con_cls;
+	struct MHD_Response *unsent;
 
 	(void)conn;
 	(void)toe;
@@ -281,11 +282,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 	pthread_mutex_lock(&req->lock);
 	req->completed = true;
-	if (req->pending) {
-		MHD_destroy_response(req->pending);
-		req->pending = NULL;
-	}
+	unsent = req->pending;
+	req->pending = NULL;
 	pthread_mutex_unlock(&req->lock);
+	/*
+	 * Outside req->lock: destroying a stream response runs its free_cls, which may take a
+	 * route's own lock, while the route's threads take req->lock (httpd_req_resume) under it.
+	 */
+	if (unsent)
+		MHD_destroy_response(unsent);
 	if (req->kind == REQ_ROUTE && req->route->on_close)
 		req->route->on_close(req, req->route->userdata);
 
