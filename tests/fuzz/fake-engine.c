@@ -11,11 +11,15 @@
  * are really held. At most FAKE_QUEUED of those wait; one more is -EBUSY. The last
  * FAKE_HISTORY jobs are kept for job.get/job.list.
  *
+ * The backup store (backup.list, backup.restore) lives in a temporary directory that is
+ * removed when the process exits.
+ *
  * Threading: a mutex guards the job list; engine_* may be called from any thread.
  */
 #include "fake-engine.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +42,22 @@ struct engine {
 	char dir[64];
 };
 
+static char tmp_dir[sizeof(((struct engine *)0)->dir)];
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void remove_tmp_dir(void)
+{
+	if (tmp_dir[0])
+		(void)nftw(tmp_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 int fake_engine_new(struct engine **ret)
 {
 	struct engine *e = calloc(1, sizeof(*e));
@@ -55,11 +75,14 @@ int fake_engine_new(struct engine **ret)
 	e->chip.speed_hz = 32000000;
 	e->chip.probed_ns = 1;
 	snprintf(e->chip.protect.description, sizeof(e->chip.protect.description), "none");
-	snprintf(e->dir, sizeof(e->dir), "/tmp/fuzz-rpc.XXXXXX");
+	snprintf(e->dir, sizeof(e->dir), "%.40s/fuzz-rpc.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (!mkdtemp(e->dir)) {
 		free(e);
 		return -errno;
 	}
+	snprintf(tmp_dir, sizeof(tmp_dir), "%s", e->dir);
+	atexit(remove_tmp_dir);
 	snprintf(path, sizeof(path), "%s/backups", e->dir);
 	r = backup_store_open(path, 4, 0, &e->backups);
 	if (r < 0) {
