@@ -6,7 +6,9 @@
  * place that decides which JSON-RPC error code, which HTTP status and which short English text
  * a given errno becomes, so the JSON-RPC server, the REST routes and flashctl agree. Application
  * codes live in the JSON-RPC "server error" range -32000..-32099; EINVAL is the standard
- * -32602 (invalid params). Errnos not in the table map to -32603 / 500 "internal error".
+ * -32602 (invalid params). Other errnos not in the table map to -32099 / 500 "system error"
+ * (still an application code: the errno name travels in the error data); only 0, "no errno",
+ * maps to the standard -32603 / 500 "internal error".
  *
  * The table is const data: every function here is thread-safe and never fails.
  */
@@ -24,6 +26,8 @@
 /* Implementation-defined server errors. */
 #define RPC_CODE_SERVER_MIN -32099
 #define RPC_CODE_SERVER_MAX -32000
+/* Any errno without a row of its own. */
+#define ERRMAP_CODE_SYSTEM_ERROR -32099
 
 struct errmap_entry {
 	int err;              /* positive errno; 0 only in the fallback entry */
@@ -34,8 +38,9 @@ struct errmap_entry {
 };
 
 /*
- * Entry for err (positive or negative). Never NULL: unknown errnos (and 0) return the fallback
- * entry {0, "E?", -32603, 500, "internal error"}. Returned pointer is static.
+ * Entry for err (positive or negative). Never NULL: errnos without a row return
+ * {0, "E?", -32099, 500, "system error"}, and 0 returns {0, "E?", -32603, 500,
+ * "internal error"}. Returned pointer is static.
  */
 const struct errmap_entry *errmap_lookup(int err);
 
@@ -47,7 +52,7 @@ const char *errmap_name(int err);
 
 /*
  * Reverse map for clients (flashctl): the negative errno for a JSON-RPC code, or -EPROTO when
- * the code is not in the table. -32602 gives -EINVAL; -32603 gives -EPROTO.
+ * the code is not in the table. -32602 gives -EINVAL; -32603 and -32099 give -EPROTO.
  */
 int errmap_from_rpc_code(int rpc_code);
 

@@ -10,10 +10,12 @@
  * Security model (the daemon sits on a LAN next to browsers), applied to every request before
  * any route sees it, in this order:
  *  1. Host must name this machine (localhost, its addresses, hostnames, listen addresses,
- *     cfg.extra_hosts), else 421: defeats DNS rebinding.
+ *     cfg.extra_hosts, cfg.allowed_hosts), else 421: defeats DNS rebinding.
  *  2. No secrets in URLs: a query argument "token" or "access_token" is refused with 400.
- *  3. POST/PUT/PATCH/DELETE with an Origin other than scheme://Host, or Sec-Fetch-Site
- *     "cross-site", are refused with 403. No CORS headers are ever sent.
+ *  3. POST/PUT/PATCH/DELETE anywhere, and every method on /rpc and /api/..., with an Origin
+ *     other than scheme://Host or a Sec-Fetch-Site other than "same-origin"/"none", are
+ *     refused with 403: a page elsewhere cannot even start a read. No CORS headers are ever
+ *     sent.
  *  4. When a token is required (any listener not on loopback, cfg.require_token, or
  *     cfg.loopback_is_remote) every request needs "Authorization: Bearer <64 hex>" or a session
  *     cookie from POST /api/v1/login; else 401 with "WWW-Authenticate: Bearer" (browsers asking
@@ -23,7 +25,14 @@
  *     streams in, never buffered beyond the limit). POST to any route refuses the form types
  *     (text/plain, urlencoded, multipart) with 415 for the same reason.
  * Every response carries nosniff, X-Frame-Options DENY, Referrer-Policy no-referrer and a strict
- * Content-Security-Policy.
+ * Content-Security-Policy. Every error of the API paths is {"error":{"code","errno","message",
+ * "detail"}} with code and errno from errmap (405 and 415 are ENOTSUP, 421 EPERM, 411 EINVAL).
+ *
+ * Static files come from cfg.www_dir with "Cache-Control: no-cache" and an ETag (revalidated,
+ * never stale after an upgrade). A www dir that cannot be opened is logged once as a warning at
+ * httpd_new(); static paths then answer 404 saying so, and the API works as ever. A path some
+ * route matches but not with this method answers 405 with an Allow header listing exactly the
+ * methods of the routes on it.
  *
  * Threading: MHD runs cfg.threads polling threads per listener. Route callbacks run on those
  * threads and must never block (no chip access, no waiting on the worker). Anything slow keeps
@@ -53,6 +62,22 @@
 #define HTTPD_MAX_LISTEN 8
 #define HTTPD_TOKEN_HEX_LEN 64 /* 32 random bytes, hex */
 
+/* Limits the streaming routes (transfer.c) read through httpd_get_stream_limits(). */
+#define HTTPD_DOWNLOAD_MIN_RATE_DEFAULT (128u * 1024u) /* bytes/s */
+#define HTTPD_NO_MIN_RATE UINT64_MAX
+struct httpd_stream_limits {
+	/*
+	 * A download whose read job is waiting for the client (its block queue full) must take
+	 * at least this many bytes/s, measured over download_window_s; a slower client is cut
+	 * off and the job fails, so no client holds the chip at its own pace. 0 = default,
+	 * HTTPD_NO_MIN_RATE = no minimum.
+	 */
+	uint64_t download_min_rate;
+	unsigned download_window_s; /* 0 = 10 */
+	/* An event stream quiet this long gets a ": keep-alive" comment line. 0 = 15. */
+	unsigned sse_heartbeat_s;
+};
+
 struct httpd_config {
 	/* "127.0.0.1:8080", "[::1]:0", "0.0.0.0:80", "localhost:0"; port 0 = ephemeral. */
 	const char *listen[HTTPD_MAX_LISTEN];
@@ -62,6 +87,9 @@ struct httpd_config {
 	bool require_token;         /* also on loopback-only listeners */
 	bool loopback_is_remote;    /* treat loopback like LAN (tests of the token path) */
 	const char *const *extra_hosts; /* more accepted Host names, NULL-terminated; may be NULL */
+	/* More accepted Host names in one string, separated by spaces and/or commas
+	 * ("flash.lan, 10.0.0.7 [fd00::7]"); may be NULL. A bad name fails httpd_new(). */
+	const char *allowed_hosts;
 	const char *tls_cert_file;  /* PEM; both or neither */
 	const char *tls_key_file;
 	unsigned threads;           /* MHD polling threads per listener; default 2 */
@@ -71,6 +99,7 @@ struct httpd_config {
 	size_t max_header_bytes;    /* per-connection memory (headers); default 32 KiB */
 	struct rpc_registry *rpc;   /* borrowed; NULL = no POST /rpc */
 	void *rpc_ctx;              /* passed to every rpc handler */
+	struct httpd_stream_limits stream;
 };
 
 struct httpd;
@@ -119,6 +148,9 @@ int httpd_start(struct httpd *h);
 /* Bound TCP port of listener i (in cfg.listen order), or 0 if not started / out of range. */
 uint16_t httpd_port(const struct httpd *h, size_t i);
 
+/* cfg.stream with the defaults filled in (static storage of h). */
+const struct httpd_stream_limits *httpd_get_stream_limits(const struct httpd *h);
+
 /* True when requests need the token (decided by httpd_new()). */
 bool httpd_token_required(const struct httpd *h);
 /* The hex token (static storage of h), or NULL when none was loaded. For flashctl/tests. */
@@ -155,8 +187,14 @@ void *httpd_req_get_data(const struct httpd_req *req);
 int httpd_req_respond(struct httpd_req *req, unsigned status, struct MHD_Response *resp);
 /* A JSON body, dumped compactly with sorted keys; json is consumed (NULL = -ENOMEM). */
 int httpd_req_respond_json(struct httpd_req *req, unsigned status, json_t *json);
-/* {"error":{"code":C,"errno":"E..","message":"..","detail":detail}} with the errmap status. */
+/*
+ * {"error":{"code":C,"errno":"E..","message":"..","detail":detail}} with the errmap status;
+ * detail NULL = "METHOD /path failed: EXXX".
+ */
 int httpd_req_respond_errno(struct httpd_req *req, int r, const char *detail);
+/* The same shape with another status and message (411 "length required" for -EINVAL). */
+int httpd_req_respond_error(struct httpd_req *req, unsigned status, int r, const char *message,
+			    const char *detail);
 
 /*
  * Streaming response. fn fills buf with up to max bytes at offset pos and returns the count,
@@ -171,6 +209,12 @@ typedef ssize_t (*httpd_stream_fn)(void *cls, uint64_t pos, char *buf, size_t ma
 int httpd_req_respond_stream(struct httpd_req *req, unsigned status, const char *content_type,
 			     uint64_t size, httpd_stream_fn fn, void *cls,
 			     void (*free_cls)(void *cls));
+
+/*
+ * One more header for the response this request will get (route callbacks, before
+ * responding; copied). 0, -ENOSPC (more than 4) or -ENOMEM.
+ */
+int httpd_req_set_header(struct httpd_req *req, const char *name, const char *value);
 
 /* Wake a paused upload or an idle stream. Any thread; harmless when not paused. */
 void httpd_req_resume(struct httpd_req *req);

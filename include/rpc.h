@@ -14,14 +14,26 @@
  *    longer than limits.max_batch are answered with one error object, id null: -32012
  *    (EMSGSIZE, "message too large") for size and batch length, -32600 for depth.
  *  - Ids are echoed byte for byte as the client wrote them (1.50 stays 1.50, "\u00e9" stays
- *    escaped); integers beyond 64 bits are accepted as ids (params holding them fail the typed
- *    getters).
+ *    escaped, also when the member name is escaped, "\u0069d"). Numbers no C type holds are
+ *    valid JSON and are accepted: an id of 1e400 or of 400 digits is echoed verbatim; a param
+ *    holding one fails the typed getters (-32602) like any other non-integer.
  *  - An id that is not a string, number or null makes the request invalid (-32600, id null).
+ *  - Params of a method with a params schema are checked and normalised before the handler
+ *    runs: by-position params are read at the positions rpc.discover advertises ("x-order", else
+ *    the order of "properties") and handed to the handler as an object; more positions than
+ *    names, or (with "additionalProperties": false) names the schema lacks, are -32602 naming
+ *    them. A method without a params schema gets params exactly as sent.
  *  - Over HTTP the transport answers 200 with any JSON-RPC response, 204 when there is none.
+ *  - Answers can be held (rpc_handle_async(), rpc_call_defer()): a handler waiting for a job
+ *    parks its call instead of a thread. The calls of one batch wait side by side, never one
+ *    after another, and no call is held past limits.max_wait_ms after the body arrived, so one
+ *    request is answered within that time whatever it holds.
+ *  - Handlers may reserve "inline bytes" (flash data carried in the response) from a budget of
+ *    limits.max_inline_bytes per request, shared by the calls of a batch (rpc_call_reserve()).
  *
  * Threading: build the registry (rpc_registry_new/add) before serving, then it is read-only and
- * rpc_handle() may run concurrently on any number of threads; handlers must be thread-safe and
- * must never block on the chip (they queue jobs and return).
+ * rpc_handle()/rpc_handle_async() may run concurrently on any number of threads; handlers must
+ * be thread-safe and must never block (they queue jobs and return, or defer).
  */
 #ifndef FLASHD_RPC_H
 #define FLASHD_RPC_H
@@ -52,23 +64,45 @@ struct rpc_error {
 typedef int (*rpc_handler_fn)(void *ctx, json_t *params, json_t **ret_result,
 			      struct rpc_error *err);
 
+/* One request of a body while it is being handled; borrowed by the handler for the call only. */
+struct rpc_call;
+/* A call whose answer is held (rpc_call_defer()); finished once with rpc_deferred_finish(). */
+struct rpc_deferred;
+
+/* What a call_fn returns (instead of 0 or -errno) after rpc_call_defer(). */
+#define RPC_DEFERRED 1
+
+/*
+ * A handler that can hold its answer. Like rpc_handler_fn, plus: it may call
+ * rpc_call_defer() (when rpc_call_can_defer()) and return RPC_DEFERRED, leaving *ret_result
+ * and err untouched; the answer is then whatever rpc_deferred_finish() gives later.
+ */
+typedef int (*rpc_call_fn)(void *ctx, struct rpc_call *call, json_t *params, json_t **ret_result,
+			   struct rpc_error *err);
+
 struct rpc_method {
 	const char *name;               /* "job.status"; "rpc." prefix is reserved */
-	rpc_handler_fn fn;
+	rpc_handler_fn fn;              /* exactly one of fn and call_fn */
 	const char *summary;            /* one line for rpc.discover */
 	/*
 	 * JSON Schema (as JSON text) of the by-name params: {"type":"object","properties":{..},
 	 * "required":[..]}; the property order of "x-order" (array of names) or else of
-	 * "properties" is the by-position order. NULL = method takes no params.
+	 * "properties" is the by-position order. "additionalProperties": false makes unknown names
+	 * an error. NULL = the registry leaves params to the handler (and rpc.discover lists none).
 	 */
 	const char *params_schema_json;
 	const char *result_schema_json; /* JSON Schema of the result; NULL = anything */
+	rpc_call_fn call_fn;
+	/* errmap names ("ENODEV") the method can fail with, NULL-terminated; for rpc.discover. */
+	const char *const *errors;
 };
 
 struct rpc_limits {
-	size_t max_body_bytes; /* default 1 MiB */
-	size_t max_batch;      /* default 100 */
-	unsigned max_depth;    /* default 32 ([ and { levels, the envelope counts) */
+	size_t max_body_bytes;   /* default 1 MiB */
+	size_t max_batch;        /* default 100 */
+	unsigned max_depth;      /* default 32 ([ and { levels, the envelope counts) */
+	unsigned max_wait_ms;    /* default 10000: the longest a request is held (deferred calls) */
+	size_t max_inline_bytes; /* default 1 MiB: rpc_call_reserve() budget per request */
 };
 
 struct rpc_registry;
@@ -90,6 +124,11 @@ void rpc_registry_free(struct rpc_registry *reg);
 int rpc_registry_add(struct rpc_registry *reg, const struct rpc_method *method);
 /* Register n methods; stops at and returns the first error. */
 int rpc_registry_add_table(struct rpc_registry *reg, const struct rpc_method *methods, size_t n);
+/*
+ * A shared schema for rpc.discover's components.schemas (method schemas refer to it as
+ * {"$ref":"#/components/schemas/NAME"}). Text is parsed here. 0, -EINVAL, -EEXIST, -ENOMEM.
+ */
+int rpc_registry_add_schema(struct rpc_registry *reg, const char *name, const char *schema_json);
 
 const struct rpc_limits *rpc_registry_limits(const struct rpc_registry *reg);
 
@@ -100,6 +139,43 @@ const struct rpc_limits *rpc_registry_limits(const struct rpc_registry *reg);
  */
 int rpc_handle(const struct rpc_registry *reg, const char *body, size_t len, void *ctx,
 	       char **ret_response);
+
+/*
+ * The answer to a body handled with rpc_handle_async(): r is 0 or -ENOMEM; response is the
+ * text (malloc'd, the callee frees) or NULL when there is none (notifications only, or r < 0).
+ */
+typedef void (*rpc_done_fn)(void *cls, int r, char *response);
+
+/*
+ * Like rpc_handle(), but handlers may hold their answers: done(cls, ...) runs exactly once,
+ * either before this returns (nothing was held) or later on the thread finishing the last held
+ * call. body is only read during this call. Returns 0 (done will run or has run) or -ENOMEM
+ * (done never runs).
+ */
+int rpc_handle_async(const struct rpc_registry *reg, const char *body, size_t len, void *ctx,
+		     rpc_done_fn done, void *cls);
+
+/* ---- held answers (call_fn handlers) ------------------------------------------------------ */
+
+/* False for notifications and under rpc_handle(): then the handler must answer at once. */
+bool rpc_call_can_defer(const struct rpc_call *call);
+/*
+ * Hold this call's answer. 0 and *ret (the handler then returns RPC_DEFERRED), or -ENOTSUP
+ * (cannot defer, see above) or -ENOMEM; on failure the handler answers at once.
+ */
+int rpc_call_defer(struct rpc_call *call, struct rpc_deferred **ret);
+/* CLOCK_MONOTONIC ns by which a held call must be finished: arrival + limits.max_wait_ms. */
+uint64_t rpc_call_deadline_ns(const struct rpc_call *call);
+/*
+ * Take n bytes of the request's inline budget (limits.max_inline_bytes, shared by a batch).
+ * 0, or -EMSGSIZE with err set (-32012, data {errno, op, limit, detail} naming the limit).
+ */
+int rpc_call_reserve(struct rpc_call *call, size_t n, const char *op, struct rpc_error *err);
+/*
+ * Answer a held call, from any thread, exactly once: r, result and err mean what a handler's
+ * return value and outputs mean (result is consumed; err is cleared; either may be NULL).
+ */
+void rpc_deferred_finish(struct rpc_deferred *d, int r, json_t *result, struct rpc_error *err);
 
 /*
  * The OpenRPC 1.2.6 document describing every method, the params/result schemas and the errmap
@@ -159,7 +235,8 @@ int rpc_param_bytes_b64(json_t *params, const char *name, int pos, bool required
 
 /*
  * Refuse params the method does not know: object members not in names[] or arrays longer than
- * n_names. NULL params pass. Returns 0 or -EINVAL with err set (-32602).
+ * n_names, naming them. NULL params pass. Returns 0 or -EINVAL with err set (-32602). Methods
+ * with a params schema get this from the registry (additionalProperties false).
  */
 int rpc_params_check(json_t *params, const char *const *names, size_t n_names,
 		     struct rpc_error *err);

@@ -4,8 +4,17 @@
  * engine and JSON, never the bus.
  *
  * Methods that start work return at once with the job record ({"job": {...}}), unless the
- * caller passes "wait" (milliseconds, at most RPC_WAIT_MAX_MS): then the handler waits that
- * long for the job to end. flash.read waits by default, since the data is its answer.
+ * caller passes "wait" (milliseconds, at most RPC_WAIT_MAX_MS): then the answer is held until
+ * the job ends or the wait runs out, whichever is first. Holding costs no thread: the call is
+ * deferred (rpc_handle_async()) and answered from the methods' own waiter thread, so waiting
+ * calls never delay other requests, and the calls of a batch wait side by side (a request is
+ * held at most rpc_limits.max_wait_ms in all). Under the synchronous rpc_handle() and for
+ * notifications "wait" is not honoured (the answer is immediate). flash.read waits by default,
+ * since the data is its answer; job.get of a finished read (still in the history) carries the
+ * data too. Inline flash data counts against the request's rpc_limits.max_inline_bytes.
+ *
+ * Threading: register before serving; rpc_methods_free() after the server and the engine have
+ * stopped (held calls still pending are answered then with their jobs as they are).
  */
 #ifndef FLASHD_RPC_METHODS_H
 #define FLASHD_RPC_METHODS_H
@@ -29,9 +38,9 @@ struct rpc_daemon_info {
 };
 
 /*
- * Registers every method on reg. engine and info are borrowed and must outlive reg. *ret_ctx is
- * what the HTTP server must pass to the handlers (httpd_config.rpc_ctx); freed by
- * rpc_methods_free().
+ * Registers every method on reg (and the shared schemas "Job" and "Range"), and starts the
+ * waiter thread. engine and info are borrowed and must outlive reg. *ret_ctx is what the HTTP
+ * server must pass to the handlers (httpd_config.rpc_ctx); freed by rpc_methods_free().
  */
 int rpc_methods_register(struct rpc_registry *reg, struct engine *engine,
 			 const struct rpc_daemon_info *info, void **ret_ctx);

@@ -5,7 +5,13 @@
  *       verified (JSON job record; HTTP status from the job's error)
  *   PUT /api/v1/flash/verify[?offset=]   compare the chip with the upload
  *   GET /api/v1/flash[?offset=&length=&passes=]   the chip's contents as they are read
- *   GET /api/v1/jobs/{id}/events   server-sent events: "progress" while it runs, "done" at the end
+ *       (X-Flashd-Job names the read job; HEAD answers the same headers and starts nothing)
+ *   GET /api/v1/jobs/{id}/events   server-sent events: "progress" while it runs, "done" at the end,
+ *       ": keep-alive" comment lines while nothing changes
+ * Query numbers are decimal or 0x hex with an optional K/M suffix; malformed is 400, beyond 64
+ * bits 416. A download whose read job waits on a client slower than the httpd's
+ * stream.download_min_rate is cut off (the job fails with ECONNABORTED). Limits come from
+ * httpd_get_stream_limits() of the server passed to transfer_add_routes().
  */
 #ifndef FLASHD_TRANSFER_H
 #define FLASHD_TRANSFER_H

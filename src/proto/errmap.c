@@ -11,6 +11,12 @@
  *
  * EACCES means "no or bad credentials" (401, the client can fix it by authenticating) and
  * EPERM "authenticated but not allowed" (403), the same split as HTTP's.
+ *
+ * Every errno the engine, chip, hw and simulator layers name in their sources has a row here
+ * (test-errmap scans those sources to keep it so), and so do the file-system errnos the backup
+ * store passes up from system calls. Any other non-zero errno still lands in the application
+ * range, as -32099 "system error" with its symbolic name in the error data; only "no errno at
+ * all" (0) is the standard -32603 internal error.
  */
 #include "errmap.h"
 
@@ -54,9 +60,52 @@ static const struct errmap_entry table[] = {
 	  .text = "not supported" },
 	{ .err = ENOMEM, .name = "ENOMEM", .rpc_code = -32017, .http_status = 503,
 	  .text = "out of memory" },
+	/* A stream ended before its announced length: a truncated upload, a client gone. */
+	{ .err = EPIPE, .name = "EPIPE", .rpc_code = -32018, .http_status = 400,
+	  .text = "transfer interrupted" },
+	{ .err = ECONNRESET, .name = "ECONNRESET", .rpc_code = -32019, .http_status = 400,
+	  .text = "connection reset" },
+	/* A download cut off because its client would have kept the chip waiting. */
+	{ .err = ECONNABORTED, .name = "ECONNABORTED", .rpc_code = -32020, .http_status = 408,
+	  .text = "transfer aborted" },
+	{ .err = EAGAIN, .name = "EAGAIN", .rpc_code = -32021, .http_status = 503,
+	  .text = "try again" },
+	{ .err = EALREADY, .name = "EALREADY", .rpc_code = -32022, .http_status = 409,
+	  .text = "already done" },
+	{ .err = ENODATA, .name = "ENODATA", .rpc_code = -32023, .http_status = 404,
+	  .text = "no data" },
+	/* A backup made of more pieces than its manifest holds. */
+	{ .err = E2BIG, .name = "E2BIG", .rpc_code = -32024, .http_status = 413,
+	  .text = "too many ranges" },
+	/* An erase plan with more steps than the planner keeps. */
+	{ .err = ENOBUFS, .name = "ENOBUFS", .rpc_code = -32025, .http_status = 500,
+	  .text = "no buffer space" },
+	{ .err = ENAMETOOLONG, .name = "ENAMETOOLONG", .rpc_code = -32026, .http_status = 400,
+	  .text = "name too long" },
+	/* spidev/gpiochip node present but no device behind it. */
+	{ .err = ENXIO, .name = "ENXIO", .rpc_code = -32027, .http_status = 503,
+	  .text = "no such device" },
+	/* From the state directory's file system (backups, spool). */
+	{ .err = EDQUOT, .name = "EDQUOT", .rpc_code = -32028, .http_status = 507,
+	  .text = "disk quota exceeded" },
+	{ .err = EMFILE, .name = "EMFILE", .rpc_code = -32029, .http_status = 503,
+	  .text = "too many open files" },
+	{ .err = ENFILE, .name = "ENFILE", .rpc_code = -32030, .http_status = 503,
+	  .text = "too many open files in system" },
+	{ .err = EEXIST, .name = "EEXIST", .rpc_code = -32031, .http_status = 409,
+	  .text = "already exists" },
+	{ .err = ENOTDIR, .name = "ENOTDIR", .rpc_code = -32032, .http_status = 500,
+	  .text = "not a directory" },
+	{ .err = EISDIR, .name = "EISDIR", .rpc_code = -32033, .http_status = 500,
+	  .text = "is a directory" },
 };
 
-static const struct errmap_entry fallback = {
+static const struct errmap_entry system_error = {
+	.err = 0, .name = "E?", .rpc_code = ERRMAP_CODE_SYSTEM_ERROR, .http_status = 500,
+	.text = "system error",
+};
+
+static const struct errmap_entry internal_error = {
 	.err = 0, .name = "E?", .rpc_code = RPC_CODE_INTERNAL_ERROR, .http_status = 500,
 	.text = "internal error",
 };
@@ -68,7 +117,7 @@ const struct errmap_entry *errmap_lookup(int err)
 	for (size_t i = 0; i < ARRAY_SIZE(table); i++)
 		if (table[i].err == err)
 			return &table[i];
-	return &fallback;
+	return err ? &system_error : &internal_error;
 }
 
 int errmap_rpc_code(int err)

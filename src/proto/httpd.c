@@ -45,6 +45,7 @@
 
 #define HTTPD_MAX_ROUTES 64
 #define HTTPD_MAX_PARAMS 8
+#define HTTPD_MAX_EXTRA_HEADERS 4
 #define HTTPD_LOGIN_PATH "/api/v1/login"
 #define HTTPD_LOGIN_MAX_BODY 1024
 #define HTTPD_COOKIE "flashd_session"
@@ -67,6 +68,7 @@ struct listener {
 struct httpd {
 	char *www_dir;
 	int www_fd;
+	int www_err; /* why www_fd is -1 (a positive errno), 0 when no www dir is set */
 	char *token_file;
 	bool need_token;
 	bool have_token;
@@ -74,6 +76,7 @@ struct httpd {
 	char *tls_cert, *tls_key; /* PEM contents */
 	unsigned threads, max_connections, max_per_ip, timeout_s;
 	size_t max_header_bytes;
+	struct httpd_stream_limits stream;
 	struct rpc_registry *rpc;
 	void *rpc_ctx;
 	size_t max_rpc_body;
@@ -116,6 +119,8 @@ struct httpd_req {
 	} params[HTTPD_MAX_PARAMS];
 	size_t n_params;
 	void *data;
+	char *headers[HTTPD_MAX_EXTRA_HEADERS][2]; /* httpd_req_set_header() */
+	size_t n_headers;
 
 	char *body; /* rpc/login body, at most body_max bytes */
 	size_t body_len, body_max;
@@ -177,24 +182,31 @@ static struct MHD_Response *response_json(json_t *j /* consumed */)
 	return r;
 }
 
-/* {"error":{"code":..,"errno":..,"message":..,"detail":..}}; errname/detail optional. */
-static struct MHD_Response *response_error(bool api, unsigned status, int code,
-					   const char *errname, const char *message,
+/*
+ * Every REST error has one shape, {"error":{"code":C,"errno":"E..","message":M,"detail":D}}:
+ * code and errno from the errmap row of r, message its text unless the status needs its own
+ * word (405, 411, 415, 421), detail what exactly was wrong. Outside the API the same as one
+ * line of text, "404 not found: detail".
+ */
+static struct MHD_Response *response_error(bool api, unsigned status, int r, const char *message,
 					   const char *detail)
 {
-	if (api) {
-		json_t *e = json_pack("{s:i, s:s}", "code", code, "message", message);
+	const struct errmap_entry *e = errmap_lookup(r);
 
-		if (e && errname)
-			json_object_set_new(e, "errno", json_string(errname));
-		if (e && detail)
-			json_object_set_new(e, "detail", json_string(detail));
-		return response_json(e ? json_pack("{s:o}", "error", e) : NULL);
+	if (!message)
+		message = e->text;
+	if (!detail)
+		detail = message;
+	if (api) {
+		json_t *j = json_pack("{s:{s:i, s:s, s:s, s:s}}", "error", "code", e->rpc_code,
+				      "errno", e->err ? e->name : errno_name(r), "message", message,
+				      "detail", detail);
+
+		return response_json(j);
 	}
 	char buf[320];
 
-	snprintf(buf, sizeof(buf), "%u %s%s%s\n", status, message, detail ? ": " : "",
-		 detail ? detail : "");
+	snprintf(buf, sizeof(buf), "%u %s: %s\n", status, message, detail);
 	return response_text(buf, "text/plain; charset=utf-8");
 }
 
@@ -214,6 +226,10 @@ void httpd_req_unref(struct httpd_req *req)
 		MHD_destroy_response(req->pending);
 	for (size_t i = 0; i < req->n_params; i++)
 		free(req->params[i].value);
+	for (size_t i = 0; i < req->n_headers; i++) {
+		free(req->headers[i][0]);
+		free(req->headers[i][1]);
+	}
 	pthread_mutex_destroy(&req->lock);
 	free(req->body);
 	free(req->path);
@@ -257,6 +273,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct httpd *h = cls;
 	struct httpd_req *req = *con_cls;
+	struct MHD_Response *unsent;
 
 	(void)conn;
 	(void)toe;
@@ -265,11 +282,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 	pthread_mutex_lock(&req->lock);
 	req->completed = true;
-	if (req->pending) {
-		MHD_destroy_response(req->pending);
-		req->pending = NULL;
-	}
+	unsent = req->pending;
+	req->pending = NULL;
 	pthread_mutex_unlock(&req->lock);
+	/*
+	 * Outside req->lock: destroying a stream response runs its free_cls, which may take a
+	 * route's own lock, while the route's threads take req->lock (httpd_req_resume) under it.
+	 */
+	if (unsent)
+		MHD_destroy_response(unsent);
 	if (req->kind == REQ_ROUTE && req->route->on_close)
 		req->route->on_close(req, req->route->userdata);
 
@@ -292,26 +313,36 @@ static enum MHD_Result queue_now(struct httpd_req *req, unsigned status, struct 
 	if (!resp)
 		return MHD_NO;
 	add_security_headers(resp, is_api_path(req->path));
+	for (size_t i = 0; i < req->n_headers; i++)
+		MHD_add_response_header(resp, req->headers[i][0], req->headers[i][1]);
 	ret = MHD_queue_response(req->conn, status, resp);
 	MHD_destroy_response(resp);
 	req->queued = true;
 	return ret;
 }
 
-static enum MHD_Result queue_error(struct httpd_req *req, unsigned status, int code,
-				   const char *errname, const char *message, const char *detail)
+/* "GET /api/v1/x failed: EINVAL", for errors whose route gave no detail of its own. */
+static const char *default_detail(const struct httpd_req *req, int r, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s %.200s failed: %s", req->method, req->path,
+		 errmap_lookup(r)->err ? errmap_name(r) : errno_name(r));
+	return buf;
+}
+
+static enum MHD_Result queue_error(struct httpd_req *req, unsigned status, int r,
+				   const char *message, const char *detail)
 {
 	return queue_now(req, status,
-			 response_error(is_api_path(req->path), status, code, errname, message,
-					detail));
+			 response_error(is_api_path(req->path), status, r, message, detail));
 }
 
 static enum MHD_Result queue_errno(struct httpd_req *req, int r, const char *detail)
 {
-	const struct errmap_entry *e = errmap_lookup(r);
+	char buf[256];
 
-	return queue_error(req, e->http_status, e->rpc_code, e->err ? e->name : NULL, e->text,
-			   detail);
+	if (!detail)
+		detail = default_detail(req, r, buf, sizeof(buf));
+	return queue_error(req, errmap_http_status(r), r, NULL, detail);
 }
 
 /* Take a response stored by httpd_req_respond(); MHD thread. Caller holds req->lock. */
@@ -343,7 +374,7 @@ static enum MHD_Result settle(struct httpd_req *req, bool wait)
 	}
 	if (wait && atomic_load(&req->h->stopping)) {
 		pthread_mutex_unlock(&req->lock);
-		return queue_errno(req, -ESHUTDOWN, NULL);
+		return queue_errno(req, -ESHUTDOWN, "the daemon is stopping");
 	}
 	if (wait) {
 		MHD_suspend_connection(req->conn);
@@ -393,11 +424,17 @@ int httpd_req_respond_json(struct httpd_req *req, unsigned status, json_t *json)
 
 int httpd_req_respond_errno(struct httpd_req *req, int r, const char *detail)
 {
-	const struct errmap_entry *e = errmap_lookup(r);
+	return httpd_req_respond_error(req, errmap_http_status(r), r, NULL, detail);
+}
 
-	return httpd_req_respond(req, e->http_status,
-				 response_error(true, e->http_status, e->rpc_code,
-						e->err ? e->name : NULL, e->text, detail));
+int httpd_req_respond_error(struct httpd_req *req, unsigned status, int r, const char *message,
+			    const char *detail)
+{
+	char buf[256];
+
+	if (!detail)
+		detail = default_detail(req, r, buf, sizeof(buf));
+	return httpd_req_respond(req, status, response_error(true, status, r, message, detail));
 }
 
 void httpd_req_resume(struct httpd_req *req)
@@ -529,6 +566,25 @@ struct MHD_Connection *httpd_req_connection(const struct httpd_req *req)
 	return req->conn;
 }
 
+int httpd_req_set_header(struct httpd_req *req, const char *name, const char *value)
+{
+	char *n, *v;
+
+	if (req->n_headers >= HTTPD_MAX_EXTRA_HEADERS)
+		return -ENOSPC;
+	n = strdup(name);
+	v = strdup(value);
+	if (!n || !v) {
+		free(n);
+		free(v);
+		return -ENOMEM;
+	}
+	req->headers[req->n_headers][0] = n;
+	req->headers[req->n_headers][1] = v;
+	req->n_headers++;
+	return 0;
+}
+
 void httpd_req_set_data(struct httpd_req *req, void *data)
 {
 	req->data = data;
@@ -579,6 +635,28 @@ static bool method_matches(const char *route_method, const char *method)
 {
 	return strcmp(route_method, method) == 0 ||
 	       (strcmp(route_method, "GET") == 0 && strcmp(method, "HEAD") == 0);
+}
+
+/*
+ * The Allow header for a path some route matches: the methods of every route on it, GET with
+ * HEAD, in a fixed order.
+ */
+static const char *route_methods(const struct httpd *h, const char *path, char *buf, size_t size)
+{
+	static const char *const order[] = { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE" };
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t k = 0; k < ARRAY_SIZE(order); k++) {
+		bool has = false;
+
+		for (size_t i = 0; i < h->n_routes && !has; i++)
+			has = route_match(h->routes[i]->path, path, NULL) &&
+			      method_matches(h->routes[i]->method, order[k]);
+		if (has && o < size)
+			o += (size_t)snprintf(buf + o, size - o, "%s%s", o ? ", " : "", order[k]);
+	}
+	return buf;
 }
 
 int httpd_add_route(struct httpd *h, const struct httpd_route *route)
@@ -667,8 +745,9 @@ static enum MHD_Result queue_unauthorized(struct httpd_req *req)
 	if (!is_api_path(req->path) && accept && strstr(accept, "text/html"))
 		resp = response_text(login_page, "text/html; charset=utf-8");
 	else
-		resp = response_error(true, 401, errmap_rpc_code(EACCES), "EACCES",
-				      errmap_text(EACCES), NULL);
+		resp = response_error(true, 401, -EACCES, NULL,
+				      "send Authorization: Bearer <token> or log in at "
+				      HTTPD_LOGIN_PATH);
 	if (resp) {
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 					"Bearer realm=\"flashd\"");
@@ -679,9 +758,11 @@ static enum MHD_Result queue_unauthorized(struct httpd_req *req)
 
 static enum MHD_Result queue_method_not_allowed(struct httpd_req *req, const char *allow)
 {
-	struct MHD_Response *resp = response_error(is_api_path(req->path), 405, -32601, NULL,
-						   "method not allowed", NULL);
+	char detail[192];
+	struct MHD_Response *resp;
 
+	snprintf(detail, sizeof(detail), "%.120s takes %s", req->path, allow);
+	resp = response_error(is_api_path(req->path), 405, -ENOTSUP, "method not allowed", detail);
 	if (resp)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	return queue_now(req, 405, resp);
@@ -689,21 +770,25 @@ static enum MHD_Result queue_method_not_allowed(struct httpd_req *req, const cha
 
 /* ---- static files -------------------------------------------------------------------------- */
 
+/*
+ * Every file is served "no-cache" with an ETag: browsers keep it but revalidate (a 304 costs a
+ * round trip, no body). The UI's files have fixed names (app.js, not app.3f2a.js), so any
+ * max-age would run a new index.html against an old app.js after an upgrade.
+ */
 static const struct {
 	const char *ext;
 	const char *type;
-	bool no_cache;
 } mime_types[] = {
-	{ "html", "text/html; charset=utf-8", true },
-	{ "js", "text/javascript; charset=utf-8", false },
-	{ "mjs", "text/javascript; charset=utf-8", false },
-	{ "css", "text/css; charset=utf-8", false },
-	{ "svg", "image/svg+xml", false },
-	{ "png", "image/png", false },
-	{ "ico", "image/x-icon", false },
-	{ "json", "application/json", false },
-	{ "wasm", "application/wasm", false },
-	{ "txt", "text/plain; charset=utf-8", false },
+	{ "html", "text/html; charset=utf-8" },
+	{ "js", "text/javascript; charset=utf-8" },
+	{ "mjs", "text/javascript; charset=utf-8" },
+	{ "css", "text/css; charset=utf-8" },
+	{ "svg", "image/svg+xml" },
+	{ "png", "image/png" },
+	{ "ico", "image/x-icon" },
+	{ "json", "application/json" },
+	{ "wasm", "application/wasm" },
+	{ "txt", "text/plain; charset=utf-8" },
 };
 
 static int open_beneath(int dirfd, const char *rel)
@@ -726,52 +811,61 @@ static enum MHD_Result serve_static(struct httpd_req *req)
 	const char *path = req->path, *ext, *type = "application/octet-stream";
 	const char *inm;
 	char rel[1024], etag[64], lastmod[64];
+	char detail[320];
 	struct MHD_Response *resp;
-	bool no_cache = false;
 	struct stat st;
 	struct tm tm;
 	size_t len;
 	int fd;
 
-	if (h->www_fd < 0)
-		return queue_errno(req, -ENOENT, NULL);
+	if (h->www_fd < 0) {
+		snprintf(detail, sizeof(detail),
+			 "the web UI is not installed here (www dir \"%.160s\": %s); the API "
+			 "answers at /rpc and /api/v1",
+			 h->www_dir ? h->www_dir : "", h->www_dir ? errno_name(h->www_err) : "none set");
+		return queue_errno(req, -ENOENT, detail);
+	}
+	static const char bad_path[] = "a path may not hold \".\" or \"..\" segments, \"//\", "
+				       "backslashes or NUL";
 	if (path[0] != '/' || strchr(path, '\\') || strstr(path, "%00"))
-		return queue_error(req, 400, -32600, NULL, "bad path", NULL);
+		return queue_error(req, 400, -EINVAL, "bad path", bad_path);
+	snprintf(detail, sizeof(detail), "no file %.200s in the web UI", path);
 	/* Every segment: no "." or "..", no hidden files. */
 	for (const char *seg = path + 1; *seg;) {
 		size_t sl = strcspn(seg, "/");
 
 		if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.'))
-			return queue_error(req, 400, -32600, NULL, "bad path", NULL);
+			return queue_error(req, 400, -EINVAL, "bad path", bad_path);
 		if (sl > 0 && seg[0] == '.')
-			return queue_errno(req, -ENOENT, NULL);
+			return queue_errno(req, -ENOENT, detail);
 		if (sl == 0 && seg[0] == '/')
-			return queue_error(req, 400, -32600, NULL, "bad path", NULL);
+			return queue_error(req, 400, -EINVAL, "bad path", bad_path);
 		seg += sl;
 		if (*seg == '/')
 			seg++;
 	}
 	len = strlen(path + 1);
 	if (len + sizeof("index.html") >= sizeof(rel))
-		return queue_errno(req, -ENOENT, NULL);
+		return queue_errno(req, -ENOENT, detail);
 	memcpy(rel, path + 1, len + 1);
 	if (len == 0 || rel[len - 1] == '/')
 		strcat(rel, "index.html");
 
 	fd = open_beneath(h->www_fd, rel);
-	if (fd < 0)
-		return queue_errno(req, errno == EACCES ? -EPERM : -ENOENT, NULL);
+	if (fd < 0) {
+		if (errno == EACCES)
+			return queue_errno(req, -EPERM, "the file is not readable by flashd");
+		return queue_errno(req, -ENOENT, detail);
+	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return queue_errno(req, -ENOENT, NULL);
+		return queue_errno(req, -ENOENT, detail);
 	}
 	ext = strrchr(rel, '.');
 	if (ext && !strchr(ext, '/'))
 		for (size_t i = 0; i < ARRAY_SIZE(mime_types); i++)
-			if (strcasecmp(ext + 1, mime_types[i].ext) == 0) {
+			if (strcasecmp(ext + 1, mime_types[i].ext) == 0)
 				type = mime_types[i].type;
-				no_cache = mime_types[i].no_cache;
-			}
 	snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)st.st_size,
 		 (unsigned long long)st.st_mtim.tv_sec * 1000000000ull +
 			 (unsigned long long)st.st_mtim.tv_nsec);
@@ -785,8 +879,7 @@ static enum MHD_Result serve_static(struct httpd_req *req)
 		if (!resp)
 			return MHD_NO;
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-					no_cache ? "no-cache" : "max-age=3600");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 		return queue_now(req, MHD_HTTP_NOT_MODIFIED, resp);
 	}
 	resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
@@ -797,33 +890,58 @@ static enum MHD_Result serve_static(struct httpd_req *req)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, lastmod);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-				no_cache ? "no-cache" : "max-age=3600");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 	return queue_now(req, MHD_HTTP_OK, resp);
 }
 
 /* ---- built-in endpoints -------------------------------------------------------------------- */
 
+/* The JSON-RPC answer, on whichever thread finished the request (rpc_handle_async()). */
+static void rpc_done(void *cls, int r, char *out)
+{
+	struct httpd_req *req = cls;
+	struct MHD_Response *resp;
+
+	if (r < 0) {
+		(void)httpd_req_respond_errno(req, r, NULL);
+	} else if (!out) {
+		(void)httpd_req_respond(req, MHD_HTTP_NO_CONTENT,
+					MHD_create_response_from_buffer(0, NULL,
+									MHD_RESPMEM_PERSISTENT));
+	} else {
+		resp = MHD_create_response_from_buffer(strlen(out), out, MHD_RESPMEM_MUST_FREE);
+		if (!resp) {
+			free(out);
+			(void)httpd_req_respond_errno(req, -ENOMEM, NULL);
+		} else {
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+						"application/json");
+			(void)httpd_req_respond(req, MHD_HTTP_OK, resp);
+		}
+	}
+	httpd_req_unref(req);
+}
+
+/*
+ * Calls that wait for a job are held by the methods, not by this thread: the request stays
+ * suspended (settle) until rpc_done() stores the answer, which is often right away.
+ */
 static enum MHD_Result serve_rpc(struct httpd_req *req)
 {
-	char *out = NULL;
 	int r;
 
-	r = rpc_handle(req->h->rpc, req->body ? req->body : "", req->body_len, req->h->rpc_ctx,
-		       &out);
-	if (r < 0)
+	httpd_req_ref(req);
+	r = rpc_handle_async(req->h->rpc, req->body ? req->body : "", req->body_len,
+			     req->h->rpc_ctx, rpc_done, req);
+	if (r < 0) {
+		httpd_req_unref(req);
 		return queue_errno(req, r, NULL);
-	if (!out)
-		return queue_now(req, MHD_HTTP_NO_CONTENT,
-				 MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(strlen(out), out, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(out);
-		return MHD_NO;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	return queue_now(req, MHD_HTTP_OK, resp);
+	/* the body is no longer needed while the answer is pending */
+	free(req->body);
+	req->body = NULL;
+	req->body_len = 0;
+	return settle(req, true);
 }
 
 static enum MHD_Result serve_login(struct httpd_req *req)
@@ -864,8 +982,7 @@ static enum MHD_Result serve_login(struct httpd_req *req)
 	if (!httpd_sec_token_equal(h->token, given, glen)) {
 		explicit_bzero(given, sizeof(given));
 		log_notice("http: login with a wrong token");
-		resp = response_error(true, 401, errmap_rpc_code(EACCES), "EACCES",
-				      errmap_text(EACCES), "wrong token");
+		resp = response_error(true, 401, -EACCES, NULL, "wrong token");
 		if (resp)
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 						"Bearer realm=\"flashd\"");
@@ -895,26 +1012,35 @@ static enum MHD_Result begin(struct httpd_req *req)
 	const char *method = req->method, *path = req->path;
 	bool path_known = false;
 
+	char allow[64], detail[160];
+
 	if (atomic_load(&h->stopping))
-		return queue_errno(req, -ESHUTDOWN, NULL);
+		return queue_errno(req, -ESHUTDOWN, "the daemon is stopping");
 	if (!httpd_hosts_allowed(&h->hosts, httpd_req_header(req, MHD_HTTP_HEADER_HOST)))
-		return queue_error(req, MHD_HTTP_MISDIRECTED_REQUEST, -32600, NULL,
-				   "misdirected request", "Host does not name this server");
+		return queue_error(req, MHD_HTTP_MISDIRECTED_REQUEST, -EPERM,
+				   "misdirected request",
+				   "Host does not name this server ([http] allowed-hosts adds names)");
 	if (httpd_req_query(req, "token") || httpd_req_query(req, "access_token"))
-		return queue_error(req, 400, -32600, NULL, "bad request",
+		return queue_error(req, 400, -EINVAL, "bad request",
 				   "credentials do not belong in URLs");
 	if (is_state_changing(method) && !origin_ok(req, h->tls_cert != NULL))
 		return queue_errno(req, -EPERM, "cross-origin request");
+	/*
+	 * Reads start jobs too (GET /api/v1/flash holds the chip for seconds): a page on another
+	 * site must not be able to make a browser fetch the API, even without reading the answer.
+	 */
+	if (is_api_path(path) && !origin_ok(req, h->tls_cert != NULL))
+		return queue_errno(req, -EPERM, "cross-site request");
 
 	if (strcmp(path, HTTPD_LOGIN_PATH) == 0) {
 		if (strcmp(method, "POST") != 0)
 			return queue_method_not_allowed(req, "POST");
 		if (!content_type_is(req, "application/json") &&
 		    !content_type_is(req, "application/x-www-form-urlencoded"))
-			return queue_error(req, 415, -32600, NULL, "unsupported media type",
+			return queue_error(req, 415, -ENOTSUP, "unsupported media type",
 					   "use application/json");
 		if (req->content_length > HTTPD_LOGIN_MAX_BODY)
-			return queue_errno(req, -EMSGSIZE, NULL);
+			return queue_errno(req, -EMSGSIZE, "a login body is at most 1024 bytes");
 		req->kind = REQ_LOGIN;
 		req->body_max = HTTPD_LOGIN_MAX_BODY;
 		return MHD_YES;
@@ -941,7 +1067,7 @@ static enum MHD_Result begin(struct httpd_req *req)
 		    (content_type_is(req, "text/plain") ||
 		     content_type_is(req, "application/x-www-form-urlencoded") ||
 		     content_type_is(req, "multipart/form-data")))
-			return queue_error(req, 415, -32600, NULL, "unsupported media type",
+			return queue_error(req, 415, -ENOTSUP, "unsupported media type",
 					   "form content types are not accepted");
 		if (rt->on_headers) {
 			int r = rt->on_headers(req, rt->userdata);
@@ -955,22 +1081,26 @@ static enum MHD_Result begin(struct httpd_req *req)
 		return settle(req, false);
 	}
 	if (path_known)
-		return queue_method_not_allowed(req, "GET, HEAD, PUT, POST, DELETE");
+		return queue_method_not_allowed(req, route_methods(h, path, allow, sizeof(allow)));
 
 	if (strcmp(path, "/rpc") == 0 && h->rpc) {
 		if (strcmp(method, "POST") != 0)
 			return queue_method_not_allowed(req, "POST");
 		if (!content_type_is(req, "application/json"))
-			return queue_error(req, 415, -32600, NULL, "unsupported media type",
+			return queue_error(req, 415, -ENOTSUP, "unsupported media type",
 					   "POST /rpc needs Content-Type: application/json");
+		snprintf(detail, sizeof(detail), "the body is larger than the %zu-byte limit",
+			 h->max_rpc_body);
 		if (req->content_length >= 0 && (uint64_t)req->content_length > h->max_rpc_body)
-			return queue_errno(req, -EMSGSIZE, NULL);
+			return queue_errno(req, -EMSGSIZE, detail);
 		req->kind = REQ_RPC;
 		req->body_max = h->max_rpc_body;
 		return MHD_YES;
 	}
-	if (is_api_path(path))
-		return queue_errno(req, -ENOENT, NULL);
+	if (is_api_path(path)) {
+		snprintf(detail, sizeof(detail), "no API route %.120s", path);
+		return queue_errno(req, -ENOENT, detail);
+	}
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return queue_method_not_allowed(req, "GET, HEAD");
 	req->kind = REQ_STATIC;
@@ -986,16 +1116,17 @@ static enum MHD_Result begin(struct httpd_req *req)
 
 static void defer_errno(struct httpd_req *req, int r, const char *detail)
 {
-	const struct errmap_entry *e = errmap_lookup(r);
-	struct MHD_Response *resp = response_error(is_api_path(req->path), e->http_status,
-						   e->rpc_code, e->err ? e->name : NULL, e->text,
-						   detail);
+	unsigned status = errmap_http_status(r);
+	char buf[256];
+	struct MHD_Response *resp = response_error(
+		is_api_path(req->path), status, r, NULL,
+		detail ? detail : default_detail(req, r, buf, sizeof(buf)));
 
 	req->discard = true;
 	pthread_mutex_lock(&req->lock);
 	if (!req->pending && resp) {
 		req->pending = resp;
-		req->pending_status = e->http_status;
+		req->pending_status = status;
 		resp = NULL;
 	}
 	pthread_mutex_unlock(&req->lock);
@@ -1011,7 +1142,7 @@ static void pause_upload(struct httpd_req *req)
 		req->discard = true;
 	} else if (atomic_load(&req->h->stopping)) {
 		pthread_mutex_unlock(&req->lock);
-		defer_errno(req, -ESHUTDOWN, NULL);
+		defer_errno(req, -ESHUTDOWN, "the daemon is stopping");
 		return;
 	} else {
 		MHD_suspend_connection(req->conn);
@@ -1042,7 +1173,11 @@ static enum MHD_Result upload(struct httpd_req *req, const char *data, size_t *s
 			free(req->body);
 			req->body = NULL;
 			req->body_len = 0;
-			defer_errno(req, -EMSGSIZE, NULL);
+			char detail[96];
+
+			snprintf(detail, sizeof(detail), "the body is larger than the %zu-byte limit",
+				 req->body_max);
+			defer_errno(req, -EMSGSIZE, detail);
 			*size = 0;
 			return MHD_YES;
 		}
@@ -1069,7 +1204,7 @@ static enum MHD_Result upload(struct httpd_req *req, const char *data, size_t *s
 			return MHD_YES;
 		}
 		if (atomic_load(&req->h->stopping)) {
-			defer_errno(req, -ESHUTDOWN, NULL);
+			defer_errno(req, -ESHUTDOWN, "the daemon is stopping");
 			*size = 0;
 			return MHD_YES;
 		}
@@ -1294,6 +1429,13 @@ int httpd_new(const struct httpd_config *cfg, struct httpd **ret_httpd)
 	h->max_per_ip = cfg->max_per_ip ? cfg->max_per_ip : 16;
 	h->timeout_s = cfg->timeout_s ? cfg->timeout_s : 30;
 	h->max_header_bytes = cfg->max_header_bytes ? cfg->max_header_bytes : 32 * 1024;
+	h->stream = cfg->stream;
+	if (!h->stream.download_min_rate)
+		h->stream.download_min_rate = HTTPD_DOWNLOAD_MIN_RATE_DEFAULT;
+	if (!h->stream.download_window_s)
+		h->stream.download_window_s = 10;
+	if (!h->stream.sse_heartbeat_s)
+		h->stream.sse_heartbeat_s = 15;
 	h->rpc = cfg->rpc;
 	h->rpc_ctx = cfg->rpc_ctx;
 	h->max_rpc_body = h->rpc ? rpc_registry_limits(h->rpc)->max_body_bytes : 0;
@@ -1319,6 +1461,8 @@ int httpd_new(const struct httpd_config *cfg, struct httpd **ret_httpd)
 	while (cfg->extra_hosts && cfg->extra_hosts[n_extra])
 		n_extra++;
 	r = httpd_hosts_build(&h->hosts, cfg->extra_hosts, n_extra);
+	if (r >= 0 && cfg->allowed_hosts)
+		r = httpd_hosts_add_list(&h->hosts, cfg->allowed_hosts);
 	if (r < 0)
 		goto fail;
 
@@ -1336,10 +1480,19 @@ int httpd_new(const struct httpd_config *cfg, struct httpd **ret_httpd)
 		h->have_token = true;
 	}
 	if (cfg->www_dir) {
+		/* The API does not need the UI: a missing www dir is worth a warning, not a stop. */
+		h->www_dir = strdup(cfg->www_dir);
+		if (!h->www_dir) {
+			r = -ENOMEM;
+			goto fail;
+		}
 		h->www_fd = open(cfg->www_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (h->www_fd < 0) {
-			r = log_errno(LOG_LVL_ERR, -errno, "http: www dir \"%s\"", cfg->www_dir);
-			goto fail;
+			h->www_err = errno;
+			log_errno(LOG_LVL_WARN, -errno,
+				  "http: www dir \"%s\" (no web UI; static paths answer 404, the API "
+				  "works), ignoring",
+				  cfg->www_dir);
 		}
 	}
 	if (cfg->tls_cert_file) {
@@ -1427,6 +1580,11 @@ uint16_t httpd_port(const struct httpd *h, size_t i)
 	return h && i < h->n_ls ? h->ls[i].port : 0;
 }
 
+const struct httpd_stream_limits *httpd_get_stream_limits(const struct httpd *h)
+{
+	return &h->stream;
+}
+
 bool httpd_token_required(const struct httpd *h)
 {
 	return h->need_token;
@@ -1474,6 +1632,7 @@ void httpd_free(struct httpd *h)
 			MHD_stop_daemon(h->ls[i].d);
 	if (h->www_fd >= 0)
 		close(h->www_fd);
+	free(h->www_dir);
 	httpd_hosts_done(&h->hosts);
 	httpd_sessions_done(&h->sessions);
 	explicit_bzero(h->token, sizeof(h->token));

@@ -300,6 +300,51 @@ int httpd_hosts_build(struct httpd_hosts *hs, const char *const *extra, size_t n
 	return r < 0 ? r : 0;
 }
 
+int httpd_hosts_add_list(struct httpd_hosts *hs, const char *list)
+{
+	static const char sep[] = " ,\t";
+
+	for (const char *p = list + strspn(list, sep); *p; p += strspn(p, sep)) {
+		size_t n = strcspn(p, sep);
+		char name[256];
+		bool v6 = false;
+		int r;
+
+		if (n >= sizeof(name))
+			goto bad;
+		memcpy(name, p, n);
+		name[n] = '\0';
+		if (name[0] == '[') {
+			if (n < 3 || name[n - 1] != ']')
+				goto bad;
+			memmove(name, name + 1, n - 2);
+			name[n - 2] = '\0';
+			v6 = true;
+		}
+		for (const char *c = name; *c; c++) {
+			bool ok = isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == '_' ||
+				  (v6 && *c == ':');
+
+			/* a colon outside brackets is a port (or a bare IPv6 address) */
+			if (!ok && *c == ':' && !v6 && strchr(name, ':') != strrchr(name, ':'))
+				ok = true;
+			if (!ok)
+				goto bad;
+		}
+		r = httpd_hosts_add(hs, name);
+		if (r < 0)
+			return r;
+		p += n;
+		continue;
+bad:
+		log_err("http: allowed hosts: \"%.*s\" is not a host name or address (no port, no "
+			"scheme; IPv6 in brackets or bare)",
+			(int)MIN(n, 64), p);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 void httpd_hosts_done(struct httpd_hosts *hs)
 {
 	for (size_t i = 0; i < hs->n; i++)

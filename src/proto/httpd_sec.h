@@ -53,6 +53,12 @@ struct httpd_hosts {
 /* localhost + loopback + hostname(s) + every interface address + the given extras. */
 int httpd_hosts_build(struct httpd_hosts *hs, const char *const *extra, size_t n_extra);
 int httpd_hosts_add(struct httpd_hosts *hs, const char *name);
+/*
+ * Add names separated by spaces and/or commas ("flash.lan, 10.0.0.7 [fd00::7]"). Each must be
+ * a host name or an IP address, without port; brackets around IPv6 are dropped. -EINVAL
+ * (logged, naming the bad entry) or -ENOMEM.
+ */
+int httpd_hosts_add_list(struct httpd_hosts *hs, const char *list);
 void httpd_hosts_done(struct httpd_hosts *hs);
 /* Host header value ("name", "name:port", "[v6]:port") allowed? NULL/empty is not. */
 bool httpd_hosts_allowed(const struct httpd_hosts *hs, const char *host_header);

@@ -7,21 +7,33 @@
  * JSON is always -32700 first). A small lexer pass over the raw bytes measures the nesting
  * depth and remembers where each request's "id" value was written, so the id is echoed byte for
  * byte: jansson would turn 1.10 into 1.1000000000000001, cannot hold integers beyond 64 bits
- * at all, and re-escapes strings ("\u00e9" comes back as UTF-8).
+ * at all, and re-escapes strings ("\u00e9" comes back as UTF-8). Numbers even a double cannot
+ * hold (1e400) are valid JSON that jansson refuses: they are blanked out of a copy of the body
+ * as "[ ]" of the same length, so offsets stay true, ids stay echoable from the raw text and a
+ * param holding one fails the typed getters like any other non-number.
  *
  * Responses are assembled as text around jansson dumps (compact, sorted keys), in sorted key
  * order too: {"error":..,"id":..,"jsonrpc":"2.0"} and {"id":..,"jsonrpc":"2.0","result":..}.
  *
+ * Held answers: each body gets a struct rpc_req with one response slot per request and a
+ * count of what is still outstanding: the synchronous pass over the body counts as one, every
+ * deferred call as one more. Whoever drops the count to zero (the pass, or the thread
+ * finishing the last deferred call) assembles the slots and calls done. Each slot is written
+ * by exactly one party and read only after the count reached zero.
+ *
  * Threading: the registry is immutable after setup; rpc_handle() keeps all state on its stack
- * and in its allocations, so it is re-entrant.
+ * and in its allocations, so it is re-entrant; rpc_deferred_finish() may run on any thread.
  */
 #include "rpc.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <nettle/base64.h>
 
@@ -30,12 +42,19 @@
 #define RPC_DEFAULT_MAX_BODY (1024u * 1024u)
 #define RPC_DEFAULT_MAX_BATCH 100u
 #define RPC_DEFAULT_MAX_DEPTH 32u
+#define RPC_DEFAULT_MAX_WAIT_MS 10000u
+#define RPC_DEFAULT_MAX_INLINE (1024u * 1024u)
 #define RPC_MAX_METHODS 256u
+#define RPC_MAX_SCHEMAS 32u
 
 struct reg_method {
 	const struct rpc_method *m;
 	json_t *params_schema; /* parsed, owned; NULL = no params */
 	json_t *result_schema; /* parsed, owned; NULL = any */
+	/* by-position order (borrowed from params_schema) and whether other names are refused */
+	const char **names;
+	size_t n_names;
+	bool strict;
 };
 
 struct rpc_registry {
@@ -44,7 +63,16 @@ struct rpc_registry {
 	char *version;
 	struct reg_method *methods;
 	size_t n_methods;
+	json_t *schemas; /* components.schemas */
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* ---- small string builder ---------------------------------------------------------------- */
 
@@ -119,6 +147,59 @@ static bool is_num_char(char c)
 	return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Does the raw member name b[0..n) (between its quotes) decode to "id"? Escapes count: a
+ * client may write "\u0069d", and jansson (which decodes it) takes that as the id member.
+ */
+static bool key_is_id(const char *b, size_t n)
+{
+	char dec[3];
+	size_t k = 0;
+
+	if (!memchr(b, '\\', n))
+		return n == 2 && b[0] == 'i' && b[1] == 'd';
+	for (size_t i = 0; i < n; i++) {
+		char c = b[i];
+
+		if (k == sizeof(dec))
+			return false;
+		if (c == '\\' && i + 1 < n) {
+			c = b[++i];
+			if (c == 'u') {
+				unsigned v = 0;
+
+				if (i + 4 >= n)
+					return false;
+				for (int d = 1; d <= 4; d++) {
+					int h = hex_digit(b[i + (size_t)d]);
+
+					if (h < 0)
+						return false;
+					v = v << 4 | (unsigned)h;
+				}
+				if (v > 0x7f)
+					return false;
+				c = (char)v;
+				i += 4;
+			}
+			/* the other escapes (\" \\ \/ \b ...) never spell a letter */
+		}
+		dec[k++] = c;
+	}
+	return k == 2 && dec[0] == 'i' && dec[1] == 'd';
+}
+
 /*
  * Only run on bodies jansson accepted, so the lexing can be simple; it still never reads out
  * of bounds on any input. Objects that are requests sit at depth 1 (single) or at depth 2
@@ -146,7 +227,7 @@ static void scan_body(const char *b, size_t len, struct scan *sc)
 				return;
 			/* A key "id" of a request object? Then look at the value after ':'. */
 			bool req_level = (top == '{' && depth == 1) || (top == '[' && depth == 2);
-			if (req_level && i - start == 2 && memcmp(b + start, "id", 2) == 0) {
+			if (req_level && key_is_id(b + start, i - start)) {
 				size_t j = i + 1;
 
 				while (j < len && is_ws(b[j]))
@@ -197,6 +278,55 @@ static void scan_body(const char *b, size_t len, struct scan *sc)
 			break;
 		}
 	}
+}
+
+/*
+ * A copy of body in which every number a double cannot hold is replaced by "[", spaces and
+ * "]" of the same length. NULL when there is none (or on ENOMEM: the caller then reports the
+ * parse error it already has).
+ */
+static char *blank_huge_numbers(const char *b, size_t len)
+{
+	char *copy = NULL;
+
+	for (size_t i = 0; i < len; i++) {
+		if (b[i] == '"') {
+			for (i++; i < len && b[i] != '"'; i++)
+				if (b[i] == '\\')
+					i++;
+			continue;
+		}
+		if (b[i] != '-' && (b[i] < '0' || b[i] > '9'))
+			continue;
+		size_t s = i;
+		while (i < len && is_num_char(b[i]))
+			i++;
+		size_t n = i - s;
+		char *tok = malloc(n + 1);
+		bool huge;
+
+		if (!tok) {
+			free(copy);
+			return NULL;
+		}
+		memcpy(tok, b + s, n);
+		tok[n] = '\0';
+		huge = n >= 2 && isinf(strtod(tok, NULL));
+		free(tok);
+		if (huge) {
+			if (!copy) {
+				copy = malloc(len ? len : 1);
+				if (!copy)
+					return NULL;
+				memcpy(copy, b, len);
+			}
+			copy[s] = '[';
+			memset(copy + s + 1, ' ', n - 2);
+			copy[s + n - 1] = ']';
+		}
+		i--; /* the loop's i++ moves past the token */
+	}
+	return copy;
 }
 
 /* ---- errors -------------------------------------------------------------------------------- */
@@ -275,10 +405,15 @@ int rpc_registry_new(const struct rpc_limits *limits, const char *title, const c
 		reg->limits.max_batch = RPC_DEFAULT_MAX_BATCH;
 	if (!reg->limits.max_depth)
 		reg->limits.max_depth = RPC_DEFAULT_MAX_DEPTH;
+	if (!reg->limits.max_wait_ms)
+		reg->limits.max_wait_ms = RPC_DEFAULT_MAX_WAIT_MS;
+	if (!reg->limits.max_inline_bytes)
+		reg->limits.max_inline_bytes = RPC_DEFAULT_MAX_INLINE;
 	reg->title = strdup(title ? title : "flashd");
 	reg->version = strdup(version ? version : "0");
 	reg->methods = calloc(RPC_MAX_METHODS, sizeof(*reg->methods));
-	if (!reg->title || !reg->version || !reg->methods) {
+	reg->schemas = json_object();
+	if (!reg->title || !reg->version || !reg->methods || !reg->schemas) {
 		rpc_registry_free(reg);
 		return -ENOMEM;
 	}
@@ -293,7 +428,9 @@ void rpc_registry_free(struct rpc_registry *reg)
 	for (size_t i = 0; i < reg->n_methods; i++) {
 		json_decref(reg->methods[i].params_schema);
 		json_decref(reg->methods[i].result_schema);
+		free(reg->methods[i].names);
 	}
+	json_decref(reg->schemas);
 	free(reg->methods);
 	free(reg->title);
 	free(reg->version);
@@ -325,28 +462,61 @@ static int parse_schema(const char *text, json_t **ret_schema)
 	return 0;
 }
 
+/* The by-position order: "x-order" if given, else the order of "properties". */
+static int schema_names(json_t *schema, struct reg_method *rm)
+{
+	json_t *order = json_object_get(schema, "x-order");
+	json_t *props = json_object_get(schema, "properties");
+	json_t *extra = json_object_get(schema, "additionalProperties");
+	size_t n = json_is_array(order) ? json_array_size(order) : json_object_size(props);
+	const char *key;
+	json_t *val;
+	size_t i = 0;
+
+	if ((order && !json_is_array(order)) || (props && !json_is_object(props)))
+		return -EINVAL;
+	rm->names = calloc(n ? n : 1, sizeof(*rm->names));
+	if (!rm->names)
+		return -ENOMEM;
+	if (json_is_array(order)) {
+		json_array_foreach(order, i, val) {
+			if (!json_is_string(val))
+				return -EINVAL;
+			rm->names[i] = json_string_value(val);
+		}
+	} else {
+		json_object_foreach(props, key, val)
+			rm->names[i++] = key;
+	}
+	rm->n_names = n;
+	rm->strict = json_is_false(extra);
+	return 0;
+}
+
 int rpc_registry_add(struct rpc_registry *reg, const struct rpc_method *method)
 {
-	json_t *ps = NULL, *rs = NULL;
+	struct reg_method rm = { .m = method };
 	int r;
 
-	if (!method || !method->name || !method->name[0] || !method->fn ||
+	if (!method || !method->name || !method->name[0] || !method->fn == !method->call_fn ||
 	    strncmp(method->name, "rpc.", 4) == 0)
 		return -EINVAL;
 	if (registry_find(reg, method->name))
 		return -EEXIST;
 	if (reg->n_methods >= RPC_MAX_METHODS)
 		return -ENOSPC;
-	r = parse_schema(method->params_schema_json, &ps);
-	if (r < 0)
-		return r;
-	r = parse_schema(method->result_schema_json, &rs);
+	r = parse_schema(method->params_schema_json, &rm.params_schema);
+	if (r >= 0)
+		r = parse_schema(method->result_schema_json, &rm.result_schema);
+	if (r >= 0 && rm.params_schema)
+		r = schema_names(rm.params_schema, &rm);
 	if (r < 0) {
-		json_decref(ps);
+		json_decref(rm.params_schema);
+		json_decref(rm.result_schema);
+		free(rm.names);
 		return r;
 	}
-	reg->methods[reg->n_methods++] = (struct reg_method){ .m = method, .params_schema = ps,
-							      .result_schema = rs };
+	reg->methods[reg->n_methods++] = rm;
 	return 0;
 }
 
@@ -361,6 +531,23 @@ int rpc_registry_add_table(struct rpc_registry *reg, const struct rpc_method *me
 	return 0;
 }
 
+int rpc_registry_add_schema(struct rpc_registry *reg, const char *name, const char *schema_json)
+{
+	json_t *s;
+	int r;
+
+	if (!name || !name[0])
+		return -EINVAL;
+	if (json_object_get(reg->schemas, name))
+		return -EEXIST;
+	if (json_object_size(reg->schemas) >= RPC_MAX_SCHEMAS)
+		return -ENOSPC;
+	r = parse_schema(schema_json, &s);
+	if (r < 0 || !s)
+		return r < 0 ? r : -EINVAL;
+	return json_object_set_new(reg->schemas, name, s) < 0 ? -ENOMEM : 0;
+}
+
 const struct rpc_limits *rpc_registry_limits(const struct rpc_registry *reg)
 {
 	return &reg->limits;
@@ -368,36 +555,22 @@ const struct rpc_limits *rpc_registry_limits(const struct rpc_registry *reg)
 
 /* ---- rpc.discover -------------------------------------------------------------------------- */
 
-/* The by-position order: "x-order" if given, else the order of "properties". */
-static json_t *schema_to_params(const json_t *schema)
+static json_t *schema_to_params(const struct reg_method *rm)
 {
+	const json_t *schema = rm->params_schema;
 	json_t *list = json_array();
 	json_t *props = json_object_get(schema, "properties");
 	json_t *required = json_object_get(schema, "required");
-	json_t *order = json_object_get(schema, "x-order");
-	json_t *names = json_array();
-	const char *key;
-	json_t *val;
-	size_t i;
 
-	if (!list || !names)
-		goto fail;
-	if (json_is_array(order)) {
-		json_array_foreach(order, i, val)
-			json_array_append(names, val);
-	} else if (json_is_object(props)) {
-		json_object_foreach(props, key, val)
-			json_array_append_new(names, json_string(key));
-	}
-	json_array_foreach(names, i, val) {
-		const char *name = json_string_value(val);
-		json_t *sub = json_object_get(props, name ? name : "");
+	if (!list)
+		return NULL;
+	for (size_t i = 0; i < rm->n_names; i++) {
+		const char *name = rm->names[i];
+		json_t *sub = json_object_get(props, name);
 		bool req = false;
 		json_t *rv;
 		size_t k;
 
-		if (!name)
-			continue;
 		json_array_foreach(required, k, rv)
 			if (json_is_string(rv) && strcmp(json_string_value(rv), name) == 0)
 				req = true;
@@ -405,26 +578,43 @@ static json_t *schema_to_params(const json_t *schema)
 						      sub ? json_incref(sub) : json_object(),
 						      "required", req));
 	}
-	json_decref(names);
 	return list;
-fail:
-	json_decref(list);
-	json_decref(names);
-	return NULL;
 }
 
-static json_t *method_doc(const char *name, const char *summary, const json_t *ps,
-			  const json_t *rs)
+/* errors: INVALID_PARAMS when the method takes params, then the method's own errnos. */
+static json_t *method_errors(const char *const *names, bool takes_params)
+{
+	json_t *list = json_array();
+
+	if (!list)
+		return NULL;
+	if (takes_params)
+		json_array_append_new(list, json_pack("{s:s}", "$ref",
+						      "#/components/errors/INVALID_PARAMS"));
+	for (const char *const *n = names; n && *n; n++) {
+		char ref[96];
+
+		snprintf(ref, sizeof(ref), "#/components/errors/%s", *n);
+		json_array_append_new(list, json_pack("{s:s}", "$ref", ref));
+	}
+	return list;
+}
+
+static json_t *method_doc(const char *name, const char *summary, const struct reg_method *rm,
+			  const json_t *rs, const char *const *errors)
 {
 	json_t *m = json_pack("{s:s, s:s, s:s}", "name", name, "summary", summary ? summary : "",
 			      "paramStructure", "either");
 
 	if (!m)
 		return NULL;
-	json_object_set_new(m, "params", ps ? schema_to_params(ps) : json_array());
+	json_object_set_new(m, "params",
+			    rm && rm->params_schema ? schema_to_params(rm) : json_array());
 	json_object_set_new(m, "result",
 			    json_pack("{s:s, s:o}", "name", "result", "schema",
 				      rs ? json_incref((json_t *)rs) : json_object()));
+	json_object_set_new(m, "errors",
+			    method_errors(errors, rm && rm->params_schema && rm->n_names));
 	return m;
 }
 
@@ -440,17 +630,18 @@ json_t *rpc_registry_discover(const struct rpc_registry *reg)
 	if (!doc || !methods || !errors || !table)
 		goto fail;
 
-	for (size_t i = 0; i < reg->n_methods; i++)
-		json_array_append_new(methods, method_doc(reg->methods[i].m->name,
-							  reg->methods[i].m->summary,
-							  reg->methods[i].params_schema,
-							  reg->methods[i].result_schema));
+	for (size_t i = 0; i < reg->n_methods; i++) {
+		const struct reg_method *rm = &reg->methods[i];
+
+		json_array_append_new(methods, method_doc(rm->m->name, rm->m->summary, rm,
+							  rm->result_schema, rm->m->errors));
+	}
 	json_t *meta = json_pack("{s:s}", "$ref",
 				 "https://raw.githubusercontent.com/open-rpc/meta-schema/master/"
 				 "schema.json");
 	json_array_append_new(methods, method_doc("rpc.discover",
 						  "This OpenRPC document describing the API.",
-						  NULL, meta));
+						  NULL, meta, NULL));
 	json_decref(meta);
 
 	static const struct {
@@ -463,6 +654,7 @@ json_t *rpc_registry_discover(const struct rpc_registry *reg)
 		{ "METHOD_NOT_FOUND", RPC_CODE_METHOD_NOT_FOUND, "Method not found" },
 		{ "INVALID_PARAMS", RPC_CODE_INVALID_PARAMS, "Invalid params" },
 		{ "INTERNAL_ERROR", RPC_CODE_INTERNAL_ERROR, "Internal error" },
+		{ "SYSTEM_ERROR", ERRMAP_CODE_SYSTEM_ERROR, "system error" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(std); i++)
 		json_object_set_new(errors, std[i].name,
@@ -480,7 +672,8 @@ json_t *rpc_registry_discover(const struct rpc_registry *reg)
 						       (int)e->http_status, "message", e->text));
 	}
 	json_object_set_new(doc, "methods", methods);
-	json_object_set_new(doc, "components", json_pack("{s:o}", "errors", errors));
+	json_object_set_new(doc, "components",
+			    json_pack("{s:o, s:O}", "errors", errors, "schemas", reg->schemas));
 	json_object_set_new(doc, "x-errmap", table);
 	return doc;
 fail:
@@ -513,31 +706,185 @@ static int discover_handler(void *ctx, json_t *params, json_t **ret_result, stru
 	return 0;
 }
 
-/* ---- dispatch ------------------------------------------------------------------------------ */
+/* ---- params normalisation ------------------------------------------------------------------ */
 
-struct call_env {
-	const struct rpc_registry *reg;
-	const char *body;
-	void *ctx;
-};
-
-/* Append the id exactly as the client wrote it (number or string), else as jansson dumps it. */
-static void sb_add_id(struct sbuf *sb, const struct call_env *env, const json_t *id,
-		      const struct id_span *span)
+/* ", " separated names of the method's params into buf ("offset, length, wait"). */
+static void names_list(const struct reg_method *rm, char *buf, size_t size)
 {
-	if (!id) {
-		sb_adds(sb, "null");
-		return;
-	}
-	if ((json_is_number(id) || json_is_string(id)) && span && span->len)
-		sb_add(sb, env->body + span->off, span->len);
-	else
-		sb_add_json(sb, id);
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < rm->n_names && o < size; i++)
+		o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? ", " : "", rm->names[i]);
 }
 
-static void sb_add_error(struct sbuf *sb, const struct call_env *env, const json_t *id,
-			 const struct id_span *span, int code, const char *message,
-			 const json_t *data)
+/*
+ * Params as the handler of a method with a params schema sees them: always an object (new
+ * reference), positions mapped to names. -EINVAL with err set when a position or a name is
+ * more than the method takes; -ENOMEM.
+ */
+static int normalise_params(const struct reg_method *rm, json_t *params, json_t **ret,
+			    struct rpc_error *err)
+{
+	const char *name = rm->m->name;
+	char list[160];
+	json_t *obj;
+
+	names_list(rm, list, sizeof(list));
+	if (json_is_array(params)) {
+		size_t n = json_array_size(params);
+
+		if (n > rm->n_names) {
+			if (rm->n_names == 0)
+				rpc_error_set(err, RPC_CODE_INVALID_PARAMS,
+					      "Invalid params: %s takes no parameters; got %zu by "
+					      "position",
+					      name, n);
+			else
+				rpc_error_set(err, RPC_CODE_INVALID_PARAMS,
+					      "Invalid params: %s takes at most %zu parameters by "
+					      "position (%s); got %zu",
+					      name, rm->n_names, list, n);
+			err->data = json_pack("{s:I}", "position", (json_int_t)rm->n_names);
+			return -EINVAL;
+		}
+		obj = json_object();
+		if (!obj)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++)
+			if (json_object_set(obj, rm->names[i], json_array_get(params, i)) < 0) {
+				json_decref(obj);
+				return -ENOMEM;
+			}
+		*ret = obj;
+		return 0;
+	}
+	if (!params) {
+		obj = json_object();
+		if (!obj)
+			return -ENOMEM;
+		*ret = obj;
+		return 0;
+	}
+	if (rm->strict) {
+		char unknown[160] = "";
+		const char *key, *first = NULL;
+		size_t o = 0, count = 0;
+		json_t *val;
+
+		json_object_foreach(params, key, val) {
+			bool known = false;
+
+			for (size_t i = 0; i < rm->n_names && !known; i++)
+				known = strcmp(key, rm->names[i]) == 0;
+			if (known)
+				continue;
+			if (!first)
+				first = key;
+			count++;
+			if (o < sizeof(unknown))
+				o += (size_t)snprintf(unknown + o, sizeof(unknown) - o,
+						      "%s\"%.40s\"", count > 1 ? ", " : "", key);
+		}
+		if (first) {
+			if (rm->n_names == 0)
+				rpc_error_set(err, RPC_CODE_INVALID_PARAMS,
+					      "Invalid params: unknown parameter%s %s; %s takes none",
+					      count > 1 ? "s" : "", unknown, name);
+			else
+				rpc_error_set(err, RPC_CODE_INVALID_PARAMS,
+					      "Invalid params: unknown parameter%s %s; %s takes %s",
+					      count > 1 ? "s" : "", unknown, name, list);
+			err->data = json_pack("{s:s}", "param", first);
+			return -EINVAL;
+		}
+	}
+	*ret = json_incref(params);
+	return 0;
+}
+
+/* ---- requests and held answers ------------------------------------------------------------- */
+
+struct rpc_req {
+	atomic_uint outstanding; /* the synchronous pass + each held call */
+	bool batch;
+	bool can_defer;
+	size_t n_slots;
+	char **slots;            /* response text per request; NULL = none */
+	atomic_bool oom;
+	atomic_size_t inline_used;
+	size_t inline_max;
+	uint64_t deadline_ns;
+	rpc_done_fn done;
+	void *cls;
+};
+
+struct rpc_call {
+	struct rpc_req *rq;
+	size_t slot;
+	const char *method;
+	char *id_text; /* the id as it will be echoed */
+	bool notification;
+	bool deferred;
+};
+
+struct rpc_deferred {
+	struct rpc_req *rq;
+	size_t slot;
+	char *id_text;
+	char method[64];
+};
+
+static void req_free(struct rpc_req *rq)
+{
+	for (size_t i = 0; i < rq->n_slots; i++)
+		free(rq->slots[i]);
+	free(rq->slots);
+	free(rq);
+}
+
+/* Drop one outstanding unit; the last one assembles the response and calls done. */
+static void req_put(struct rpc_req *rq)
+{
+	struct sbuf sb = { 0 };
+	size_t n_out = 0;
+	char *out = NULL;
+
+	if (atomic_fetch_sub(&rq->outstanding, 1) != 1)
+		return;
+	if (!rq->batch) {
+		out = rq->slots[0];
+		rq->slots[0] = NULL;
+	} else {
+		sb_adds(&sb, "[");
+		for (size_t i = 0; i < rq->n_slots; i++) {
+			if (!rq->slots[i])
+				continue;
+			if (n_out++)
+				sb_adds(&sb, ",");
+			sb_adds(&sb, rq->slots[i]);
+		}
+		sb_adds(&sb, "]");
+		if (n_out && !sb.oom) {
+			out = sb.p;
+			sb.p = NULL;
+		} else if (sb.oom) {
+			atomic_store(&rq->oom, true);
+		}
+		/* all notifications: the specification says nothing is returned at all */
+		free(sb.p);
+	}
+	if (atomic_load(&rq->oom)) {
+		free(out);
+		rq->done(rq->cls, -ENOMEM, NULL);
+	} else {
+		rq->done(rq->cls, 0, out);
+	}
+	req_free(rq);
+}
+
+static void add_error_obj(struct sbuf *sb, const char *id_text, int code, const char *message,
+			  const json_t *data)
 {
 	json_t *e = json_pack("{s:i, s:s}", "code", code, "message", message);
 
@@ -550,41 +897,219 @@ static void sb_add_error(struct sbuf *sb, const struct call_env *env, const json
 	sb_adds(sb, "{\"error\":");
 	sb_add_json(sb, e);
 	sb_adds(sb, ",\"id\":");
-	sb_add_id(sb, env, id, span);
+	sb_adds(sb, id_text ? id_text : "null");
 	sb_adds(sb, ",\"jsonrpc\":\"2.0\"}");
 	json_decref(e);
 }
 
-static bool id_valid(const json_t *id)
+static void add_result_obj(struct sbuf *sb, const char *id_text, const json_t *result)
 {
-	return json_is_string(id) || json_is_number(id) || json_is_null(id);
+	sb_adds(sb, "{\"id\":");
+	sb_adds(sb, id_text ? id_text : "null");
+	sb_adds(sb, ",\"jsonrpc\":\"2.0\",\"result\":");
+	if (result)
+		sb_add_json(sb, result);
+	else
+		sb_adds(sb, "null");
+	sb_adds(sb, "}");
 }
 
 /*
- * Handle one request object and append its response (if any) to sb. Returns true when a
- * response was appended.
+ * The response object for an answered call (r, result, err as a handler leaves them), or NULL
+ * with *oom set. Logs internal and system errors once.
  */
-static bool handle_one(const struct call_env *env, json_t *req, const struct id_span *span,
-		       struct sbuf *sb)
+static char *answer_text(const char *method, const char *id_text, int r, const json_t *result,
+			 struct rpc_error *err, bool *oom)
+{
+	struct sbuf sb = { 0 };
+
+	if (r < 0) {
+		if (err->code == 0)
+			rpc_error_from_errno(err, r, NULL, RPC_NO_ADDR, NULL);
+		if (err->code == RPC_CODE_INTERNAL_ERROR || err->code == ERRMAP_CODE_SYSTEM_ERROR)
+			log_errno(LOG_LVL_ERR, r, "rpc: %s failed", method);
+		add_error_obj(&sb, id_text, err->code, err->message, err->data);
+	} else {
+		add_result_obj(&sb, id_text, result);
+	}
+	if (sb.oom) {
+		free(sb.p);
+		*oom = true;
+		return NULL;
+	}
+	return sb.p;
+}
+
+bool rpc_call_can_defer(const struct rpc_call *call)
+{
+	return call && call->rq->can_defer && !call->notification;
+}
+
+int rpc_call_defer(struct rpc_call *call, struct rpc_deferred **ret)
+{
+	struct rpc_deferred *d;
+
+	if (!rpc_call_can_defer(call) || call->deferred)
+		return -ENOTSUP;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->rq = call->rq;
+	d->slot = call->slot;
+	d->id_text = call->id_text;
+	call->id_text = NULL;
+	snprintf(d->method, sizeof(d->method), "%s", call->method);
+	atomic_fetch_add(&call->rq->outstanding, 1);
+	call->deferred = true;
+	*ret = d;
+	return 0;
+}
+
+uint64_t rpc_call_deadline_ns(const struct rpc_call *call)
+{
+	return call->rq->deadline_ns;
+}
+
+int rpc_call_reserve(struct rpc_call *call, size_t n, const char *op, struct rpc_error *err)
+{
+	struct rpc_req *rq = call->rq;
+	size_t used = atomic_load(&rq->inline_used);
+	char detail[256];
+
+	do {
+		if (n > rq->inline_max - used) {
+			if (used)
+				snprintf(detail, sizeof(detail),
+					 "%zu bytes inline would bring this request to %zu; one "
+					 "response carries at most %zu bytes of flash data (earlier "
+					 "calls in the batch took %zu); split the batch or use GET "
+					 "/api/v1/flash",
+					 n, used + n, rq->inline_max, used);
+			else
+				snprintf(detail, sizeof(detail),
+					 "%zu bytes inline is more than the %zu bytes of flash data "
+					 "one response carries; use GET /api/v1/flash",
+					 n, rq->inline_max);
+			rpc_error_from_errno(err, -EMSGSIZE, op, RPC_NO_ADDR, detail);
+			if (err->data)
+				json_object_set_new(err->data, "limit",
+						    json_integer((json_int_t)rq->inline_max));
+			return -EMSGSIZE;
+		}
+	} while (!atomic_compare_exchange_weak(&rq->inline_used, &used, used + n));
+	return 0;
+}
+
+void rpc_deferred_finish(struct rpc_deferred *d, int r, json_t *result, struct rpc_error *err)
+{
+	struct rpc_error none = { 0 };
+	struct rpc_req *rq = d->rq;
+	bool oom = false;
+
+	if (!err)
+		err = &none;
+	rq->slots[d->slot] = answer_text(d->method, d->id_text, r, result, err, &oom);
+	if (oom)
+		atomic_store(&rq->oom, true);
+	json_decref(result);
+	rpc_error_clear(err);
+	free(d->id_text);
+	free(d);
+	req_put(rq);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------ */
+
+struct call_env {
+	const struct rpc_registry *reg;
+	const char *body; /* as received: ids are echoed from here */
+	void *ctx;
+	struct rpc_req *rq;
+};
+
+static bool span_is_number(const struct call_env *env, const struct id_span *span)
+{
+	char c;
+
+	if (!span || !span->len)
+		return false;
+	c = env->body[span->off];
+	return c == '-' || (c >= '0' && c <= '9');
+}
+
+/* The id as it will be echoed: as the client wrote it when we know where, else dumped. */
+static char *id_text_of(const struct call_env *env, const json_t *id, const struct id_span *span)
+{
+	if (!id)
+		return strdup("null");
+	if ((json_is_number(id) || json_is_string(id) || json_is_array(id)) && span && span->len) {
+		/* not strndup: the body is not NUL-terminated */
+		char *t = malloc(span->len + 1);
+
+		if (t) {
+			memcpy(t, env->body + span->off, span->len);
+			t[span->len] = '\0';
+		}
+		return t;
+	}
+	return json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/*
+ * A valid id: string, number or null. A number no double holds was blanked to "[ ]" before
+ * parsing (blank_huge_numbers); the raw text says it was a number.
+ */
+static bool id_valid(const struct call_env *env, const json_t *id, const struct id_span *span)
+{
+	return json_is_string(id) || json_is_number(id) || json_is_null(id) ||
+	       (json_is_array(id) && span_is_number(env, span));
+}
+
+static void set_slot(struct rpc_req *rq, size_t slot, char *text)
+{
+	rq->slots[slot] = text;
+}
+
+static void slot_error(const struct call_env *env, size_t slot, const char *id_text, int code,
+		       const char *message)
+{
+	struct sbuf sb = { 0 };
+
+	add_error_obj(&sb, id_text, code, message, NULL);
+	if (sb.oom) {
+		free(sb.p);
+		atomic_store(&env->rq->oom, true);
+		return;
+	}
+	set_slot(env->rq, slot, sb.p);
+}
+
+/* Handle one request object; its answer (if any, and unless held) goes to rq->slots[slot]. */
+static void handle_one(const struct call_env *env, size_t slot, json_t *req,
+		       const struct id_span *span)
 {
 	struct rpc_error err = { 0 };
-	json_t *id, *method, *params, *version, *result = NULL;
+	struct rpc_call call = { .rq = env->rq, .slot = slot };
+	json_t *id, *method, *params, *version, *result = NULL, *norm = NULL;
 	const struct reg_method *rm;
 	const char *name;
-	bool notification;
+	bool oom = false;
 	int r;
 
 	if (!json_is_object(req)) {
-		sb_add_error(sb, env, NULL, NULL, RPC_CODE_INVALID_REQUEST, "Invalid Request",
-			     NULL);
-		return true;
+		slot_error(env, slot, NULL, RPC_CODE_INVALID_REQUEST, "Invalid Request");
+		return;
 	}
 	id = json_object_get(req, "id");
-	notification = !id;
-	if (id && !id_valid(id)) {
-		sb_add_error(sb, env, NULL, NULL, RPC_CODE_INVALID_REQUEST, "Invalid Request",
-			     NULL);
-		return true;
+	call.notification = !id;
+	if (id && !id_valid(env, id, span)) {
+		slot_error(env, slot, NULL, RPC_CODE_INVALID_REQUEST, "Invalid Request");
+		return;
+	}
+	call.id_text = id_text_of(env, id, span);
+	if (!call.id_text) {
+		atomic_store(&env->rq->oom, true);
+		return;
 	}
 	version = json_object_get(req, "jsonrpc");
 	method = json_object_get(req, "method");
@@ -596,88 +1121,105 @@ static bool handle_one(const struct call_env *env, json_t *req, const struct id_
 	if (!json_is_string(version) || strcmp(json_string_value(version), "2.0") != 0 ||
 	    json_string_length(version) != 3 || !json_is_string(method) ||
 	    (params && !json_is_object(params) && !json_is_array(params))) {
-		sb_add_error(sb, env, id, span, RPC_CODE_INVALID_REQUEST, "Invalid Request", NULL);
-		return true;
+		slot_error(env, slot, call.id_text, RPC_CODE_INVALID_REQUEST, "Invalid Request");
+		goto out;
 	}
 	name = json_string_value(method);
+	call.method = name;
 	if (strlen(name) != json_string_length(method))
 		rm = NULL; /* embedded NUL never names a method */
 	else
 		rm = registry_find(env->reg, name);
 
 	if (rm) {
-		r = rm->m->fn(env->ctx, params, &result, &err);
+		r = 0;
+		if (rm->params_schema)
+			r = normalise_params(rm, params, &norm, &err);
+		if (r >= 0 && rm->m->call_fn)
+			r = rm->m->call_fn(env->ctx, &call, norm ? norm : params, &result, &err);
+		else if (r >= 0)
+			r = rm->m->fn(env->ctx, norm ? norm : params, &result, &err);
 	} else if (strcmp(name, "rpc.discover") == 0) {
 		r = discover_handler((void *)env->reg, params, &result, &err);
 	} else {
-		if (!notification)
-			sb_add_error(sb, env, id, span, RPC_CODE_METHOD_NOT_FOUND,
-				     "Method not found", NULL);
-		return !notification;
+		if (!call.notification)
+			slot_error(env, slot, call.id_text, RPC_CODE_METHOD_NOT_FOUND,
+				   "Method not found");
+		goto out;
 	}
-
-	if (r < 0) {
+	json_decref(norm);
+	if (call.deferred) {
 		json_decref(result);
-		result = NULL;
-		if (err.code == 0)
-			rpc_error_from_errno(&err, r, NULL, RPC_NO_ADDR, NULL);
-		if (err.code == RPC_CODE_INTERNAL_ERROR)
-			log_errno(LOG_LVL_ERR, r, "rpc: %s failed", name);
-		if (!notification)
-			sb_add_error(sb, env, id, span, err.code, err.message, err.data);
 		rpc_error_clear(&err);
-		return !notification;
+		return; /* the slot is filled by rpc_deferred_finish() */
 	}
-	rpc_error_clear(&err);
-	if (!notification) {
-		sb_adds(sb, "{\"id\":");
-		sb_add_id(sb, env, id, span);
-		sb_adds(sb, ",\"jsonrpc\":\"2.0\",\"result\":");
-		if (result)
-			sb_add_json(sb, result);
+	if (r > 0)
+		r = 0;
+	if (!call.notification || r < 0) {
+		char *text = answer_text(name, call.id_text, r, result, &err, &oom);
+
+		if (oom)
+			atomic_store(&env->rq->oom, true);
+		if (call.notification)
+			free(text);
 		else
-			sb_adds(sb, "null");
-		sb_adds(sb, "}");
+			set_slot(env->rq, slot, text);
 	}
 	json_decref(result);
-	return !notification;
+	rpc_error_clear(&err);
+out:
+	free(call.id_text);
 }
 
-static int finish(struct sbuf *sb, char **ret_response)
+static int single_error(struct rpc_req *rq, int code, const char *message,
+			json_t *data /* consumed */)
 {
-	if (sb->oom) {
-		free(sb->p);
+	struct sbuf sb = { 0 };
+
+	add_error_obj(&sb, NULL, code, message, data);
+	json_decref(data);
+	if (sb.oom) {
+		free(sb.p);
+		atomic_store(&rq->oom, true);
 		return -ENOMEM;
 	}
-	*ret_response = sb->p;
+	rq->slots[0] = sb.p;
 	return 0;
 }
 
-static int single_error(const struct call_env *env, int code, const char *message,
-			json_t *data /* consumed */, char **ret_response)
+static int handle(const struct rpc_registry *reg, const char *body, size_t len, void *ctx,
+		  bool can_defer, rpc_done_fn done, void *cls)
 {
-	struct sbuf sb = { 0 };
-
-	sb_add_error(&sb, env, NULL, NULL, code, message, data);
-	json_decref(data);
-	return finish(&sb, ret_response);
-}
-
-int rpc_handle(const struct rpc_registry *reg, const char *body, size_t len, void *ctx,
-	       char **ret_response)
-{
-	const struct call_env env = { .reg = reg, .body = body, .ctx = ctx };
+	struct rpc_req *rq = calloc(1, sizeof(*rq));
+	struct call_env env = { .reg = reg, .body = body, .ctx = ctx, .rq = rq };
 	struct scan sc = { 0 };
-	struct sbuf sb = { 0 };
 	json_error_t jerr;
-	json_t *root;
-	int r;
+	json_t *root = NULL;
+	char *blanked = NULL;
 
-	if (len > reg->limits.max_body_bytes)
-		return single_error(&env, errmap_rpc_code(EMSGSIZE), errmap_text(EMSGSIZE),
-				    json_pack("{s:s, s:I}", "errno", "EMSGSIZE", "limit",
-					      (json_int_t)reg->limits.max_body_bytes),
-				    ret_response);
+	if (!rq)
+		return -ENOMEM;
+	atomic_init(&rq->outstanding, 1);
+	atomic_init(&rq->oom, false);
+	atomic_init(&rq->inline_used, 0);
+	rq->can_defer = can_defer;
+	rq->inline_max = reg->limits.max_inline_bytes;
+	rq->deadline_ns = mono_ns() + (uint64_t)reg->limits.max_wait_ms * 1000000u;
+	rq->done = done;
+	rq->cls = cls;
+	rq->n_slots = 1;
+	rq->slots = calloc(1, sizeof(*rq->slots));
+	if (!rq->slots) {
+		free(rq);
+		return -ENOMEM;
+	}
+
+	if (len > reg->limits.max_body_bytes) {
+		single_error(rq, errmap_rpc_code(EMSGSIZE), errmap_text(EMSGSIZE),
+			     json_pack("{s:s, s:I}", "errno", "EMSGSIZE", "limit",
+				       (json_int_t)reg->limits.max_body_bytes));
+		goto out;
+	}
 
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!root && json_error_code(&jerr) == json_error_numeric_overflow)
@@ -687,81 +1229,102 @@ int rpc_handle(const struct rpc_registry *reg, const char *body, size_t len, voi
 				  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY |
 					  JSON_DECODE_INT_AS_REAL,
 				  &jerr);
-	if (!root)
-		return single_error(&env, RPC_CODE_PARSE_ERROR, "Parse error", NULL, ret_response);
+	if (!root && json_error_code(&jerr) == json_error_numeric_overflow) {
+		/* Beyond even a double (1e400): valid JSON all the same. */
+		blanked = blank_huge_numbers(body, len);
+		if (blanked)
+			root = json_loadb(blanked, len,
+					  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY |
+						  JSON_DECODE_INT_AS_REAL,
+					  &jerr);
+	}
+	if (!root) {
+		single_error(rq, RPC_CODE_PARSE_ERROR, "Parse error", NULL);
+		goto out;
+	}
 
 	sc.n_ids = json_is_array(root) ? MIN(json_array_size(root), reg->limits.max_batch) : 1;
 	sc.ids = calloc(sc.n_ids ? sc.n_ids : 1, sizeof(*sc.ids));
 	if (!sc.ids) {
-		json_decref(root);
-		return -ENOMEM;
+		atomic_store(&rq->oom, true);
+		goto out;
 	}
 	scan_body(body, len, &sc);
 
 	if (sc.max_depth_seen > reg->limits.max_depth) {
-		r = single_error(&env, RPC_CODE_INVALID_REQUEST, "Invalid Request",
-				 json_pack("{s:s, s:i}", "detail", "nesting too deep", "limit",
-					   (int)reg->limits.max_depth),
-				 ret_response);
+		single_error(rq, RPC_CODE_INVALID_REQUEST, "Invalid Request",
+			     json_pack("{s:s, s:i}", "detail", "nesting too deep", "limit",
+				       (int)reg->limits.max_depth));
 		goto out;
 	}
-
 	if (!json_is_array(root)) {
-		if (!handle_one(&env, root, &sc.ids[0], &sb)) {
-			free(sb.p);
-			if (sb.oom) {
-				r = -ENOMEM;
-				goto out;
-			}
-			*ret_response = NULL;
-			r = 0;
-			goto out;
-		}
-		r = finish(&sb, ret_response);
+		handle_one(&env, 0, root, &sc.ids[0]);
 		goto out;
 	}
-
 	if (json_array_size(root) == 0) {
-		r = single_error(&env, RPC_CODE_INVALID_REQUEST, "Invalid Request", NULL,
-				 ret_response);
+		single_error(rq, RPC_CODE_INVALID_REQUEST, "Invalid Request", NULL);
 		goto out;
 	}
 	if (json_array_size(root) > reg->limits.max_batch) {
-		r = single_error(&env, errmap_rpc_code(EMSGSIZE), errmap_text(EMSGSIZE),
-				 json_pack("{s:s, s:s, s:I}", "errno", "EMSGSIZE", "detail",
-					   "batch too long", "limit",
-					   (json_int_t)reg->limits.max_batch),
-				 ret_response);
+		single_error(rq, errmap_rpc_code(EMSGSIZE), errmap_text(EMSGSIZE),
+			     json_pack("{s:s, s:s, s:I}", "errno", "EMSGSIZE", "detail",
+				       "batch too long", "limit", (json_int_t)reg->limits.max_batch));
 		goto out;
 	}
+	{
+		char **slots = calloc(json_array_size(root), sizeof(*slots));
 
-	size_t n_out = 0;
-	sb_adds(&sb, "[");
-	for (size_t i = 0; i < json_array_size(root); i++) {
-		struct sbuf one = { 0 };
-
-		if (handle_one(&env, json_array_get(root, i), &sc.ids[i], &one)) {
-			if (n_out++)
-				sb_adds(&sb, ",");
-			sb_add(&sb, one.p ? one.p : "", one.len);
+		if (!slots) {
+			atomic_store(&rq->oom, true);
+			goto out;
 		}
-		if (one.oom)
-			sb.oom = true;
-		free(one.p);
+		free(rq->slots);
+		rq->slots = slots;
+		rq->n_slots = json_array_size(root);
+		rq->batch = true;
 	}
-	sb_adds(&sb, "]");
-	if (n_out == 0 && !sb.oom) {
-		/* All notifications: the specification says nothing is returned at all. */
-		free(sb.p);
-		*ret_response = NULL;
-		r = 0;
-		goto out;
-	}
-	r = finish(&sb, ret_response);
+	for (size_t i = 0; i < json_array_size(root); i++)
+		handle_one(&env, i, json_array_get(root, i), &sc.ids[i]);
 out:
 	free(sc.ids);
+	free(blanked);
 	json_decref(root);
-	return r;
+	req_put(rq);
+	return 0;
+}
+
+int rpc_handle_async(const struct rpc_registry *reg, const char *body, size_t len, void *ctx,
+		     rpc_done_fn done, void *cls)
+{
+	return handle(reg, body, len, ctx, true, done, cls);
+}
+
+struct sync_answer {
+	int r;
+	char *response;
+};
+
+static void sync_done(void *cls, int r, char *response)
+{
+	struct sync_answer *a = cls;
+
+	a->r = r;
+	a->response = response;
+}
+
+int rpc_handle(const struct rpc_registry *reg, const char *body, size_t len, void *ctx,
+	       char **ret_response)
+{
+	struct sync_answer a = { .r = -ENOMEM };
+	int r = handle(reg, body, len, ctx, false, sync_done, &a);
+
+	/* Nothing can be held here, so done has run before handle() returned. */
+	if (r < 0 || a.r < 0) {
+		free(a.response);
+		return -ENOMEM;
+	}
+	*ret_response = a.response;
+	return 0;
 }
 
 /* ---- typed params -------------------------------------------------------------------------- */
@@ -961,7 +1524,9 @@ int rpc_params_check(json_t *params, const char *const *names, size_t n_names,
 	if (json_is_array(params)) {
 		if (json_array_size(params) > n_names) {
 			rpc_error_set(err, RPC_CODE_INVALID_PARAMS,
-				      "Invalid params: at most %zu positional parameters", n_names);
+				      "Invalid params: at most %zu positional parameters; got %zu",
+				      n_names, json_array_size(params));
+			err->data = json_pack("{s:I}", "position", (json_int_t)n_names);
 			return -EINVAL;
 		}
 		return 0;

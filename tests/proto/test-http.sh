@@ -88,7 +88,7 @@ out=$(curl -s -w '|%{http_code}' -H 'Content-Type: application/json' -d '{"jsonr
 check "rpc parse error is a 200 JSON-RPC error" '{"error":{"code":-32700,"message":"Parse error"},"id":null,"jsonrpc":"2.0"}|200' "$out"
 
 out=$(curl -s -w '|%{http_code}' -H 'Content-Type: text/plain' -d "$RPC" "$U/rpc")
-check "rpc with text/plain: 415" '{"error":{"code":-32600,"detail":"POST /rpc needs Content-Type: application/json","message":"unsupported media type"}}|415' "$out"
+check "rpc with text/plain: 415" '{"error":{"code":-32016,"detail":"POST /rpc needs Content-Type: application/json","errno":"ENOTSUP","message":"unsupported media type"}}|415' "$out"
 
 out=$(curl -s -o /dev/null -w '%{http_code}' -d "$RPC" "$U/rpc")
 check "rpc with form content type (curl -d default): 415" 415 "$out"
@@ -101,11 +101,11 @@ check_match "GET /rpc: 405 with Allow: POST" $'^HTTP/1.1 405[^\n]*\n(.*\n)*Allow
 
 head -c 5000 /dev/zero | tr '\0' ' ' >"$T/b5k"
 out=$(curl -s -w '|%{http_code}' -H 'Content-Type: application/json' --data-binary @"$T/b5k" "$U/rpc")
-check "rpc body over limit (Content-Length): 413 before reading" '{"error":{"code":-32012,"errno":"EMSGSIZE","message":"message too large"}}|413' "$out"
+check "rpc body over limit (Content-Length): 413 before reading" '{"error":{"code":-32012,"detail":"the body is larger than the 4096-byte limit","errno":"EMSGSIZE","message":"message too large"}}|413' "$out"
 
 head -c 2000000 /dev/zero | tr '\0' ' ' >"$T/b2m"
 out=$(curl -s -w '|%{http_code}' -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @"$T/b2m" "$U/rpc")
-check "rpc body over limit (chunked, counted while streaming): 413" '{"error":{"code":-32012,"errno":"EMSGSIZE","message":"message too large"}}|413' "$out"
+check "rpc body over limit (chunked, counted while streaming): 413" '{"error":{"code":-32012,"detail":"the body is larger than the 4096-byte limit","errno":"EMSGSIZE","message":"message too large"}}|413' "$out"
 
 out=$(curl -s -w '|%{http_code}' -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' -d '{"jsonrpc":"2.0","method":"echo","id":3}' "$U/rpc")
 check "rpc chunked body under limit" '{"id":3,"jsonrpc":"2.0","result":null}|200' "$out"
@@ -122,7 +122,7 @@ fi
 
 # ---- DNS rebinding and cross-origin ----
 out=$(curl -s -w '|%{http_code}' -H 'Host: evil.example' "$U/")
-check "foreign Host: 421" "421 misdirected request: Host does not name this server
+check "foreign Host: 421" "421 misdirected request: Host does not name this server ([http] allowed-hosts adds names)
 |421" "$out"
 out=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: evil.example:$A" -H 'Content-Type: application/json' -d "$RPC" "$U/rpc")
 check "foreign Host on /rpc: 421" 421 "$out"
@@ -167,7 +167,7 @@ check "cross-origin PUT: 403" 403 "$out"
 out=$(curl -s -D - -o /dev/null -H 'Origin: http://evil.example' "$U/" | tr -d '\r')
 check_nomatch "no CORS headers, even for a cross-origin GET" 'Access-Control' "$out"
 out=$(curl -s -w '|%{http_code}' "$U/rpc?token=abc")
-check "secret in the URL: 400" '{"error":{"code":-32600,"detail":"credentials do not belong in URLs","message":"bad request"}}|400' "$out"
+check "secret in the URL: 400" '{"error":{"code":-32602,"detail":"credentials do not belong in URLs","errno":"EINVAL","message":"bad request"}}|400' "$out"
 
 # ---- security headers ----
 for path in / /api/v1/nope /nope; do
@@ -191,7 +191,7 @@ for f in app.js mod.mjs style.css logo.svg logo.png favicon.ico data.json x.wasm
 done
 check "MIME types" "app.js=text/javascript; charset=utf-8 mod.mjs=text/javascript; charset=utf-8 style.css=text/css; charset=utf-8 logo.svg=image/svg+xml logo.png=image/png favicon.ico=image/x-icon data.json=application/json x.wasm=application/wasm notes.txt=text/plain; charset=utf-8 file.bin=application/octet-stream " "$types"
 out=$(curl -s -D - -o /dev/null "$U/app.js" | tr -d '\r' | grep '^Cache-Control')
-check "assets are cacheable" 'Cache-Control: max-age=3600' "$out"
+check "assets are not cached without revalidation (fixed names): no-cache" 'Cache-Control: no-cache' "$out"
 out=$(curl -s -w '|%{http_code}|%{size_download}' -H "If-None-Match: $etag" "$U/")
 check "If-None-Match with the ETag: 304, no body" '|304|0' "$out"
 out=$(curl -s -o /dev/null -w '%{http_code}' -H 'If-None-Match: "other"' "$U/")
@@ -208,13 +208,28 @@ for p in '/../secret/passwd' '/%2e%2e/secret/passwd' '/..%2fsecret%2fpasswd' '/s
 done
 check "traversal attempts (.., %2e%2e, ..%2f, NUL, ., //, backslash): 400" "400 400 400 400 400 400 400 400 400 " "$res"
 out=$(curl -s -w '|%{http_code}' "$U/escape")
-check "symlink leaving the root: 404" $'404 not found\n|404' "$out"
+check "symlink leaving the root: 404" $'404 not found: no file /escape in the web UI\n|404' "$out"
 out=$(curl -s -o /dev/null -w '%{http_code}' "$U/.hidden")
 check "hidden file: 404" 404 "$out"
 out=$(curl -s -w '|%{http_code}' "$U/api/v1/nope")
-check "unknown API path: 404 JSON" '{"error":{"code":-32010,"errno":"ENOENT","message":"not found"}}|404' "$out"
+check "unknown API path: 404 JSON" '{"error":{"code":-32010,"detail":"no API route /api/v1/nope","errno":"ENOENT","message":"not found"}}|404' "$out"
 out=$(curl -s -D - -o /dev/null -X DELETE "$U/index.html" | tr -d '\r')
 check_match "DELETE on a static path: 405, Allow: GET, HEAD" $'^HTTP/1.1 405[^\n]*\n(.*\n)*Allow: GET, HEAD' "$out"
+out=$(curl -s -D - -X DELETE "$U/api/v1/jobs/1/events" | tr -d '\r' | grep -E '^(Allow|\{)')
+check "405 lists the route's real methods, error in the common shape" $'Allow: GET, HEAD\n{"error":{"code":-32016,"detail":"/api/v1/jobs/1/events takes GET, HEAD","errno":"ENOTSUP","message":"method not allowed"}}' "$out"
+out=$(curl -s -D - -o /dev/null -X PUT "$U/api/v1/jobs/1/cancel" | tr -d '\r' | grep '^Allow')
+check "405 on a POST-only route: Allow: POST" 'Allow: POST' "$out"
+res=""
+for h in 'Sec-Fetch-Site: cross-site' 'Sec-Fetch-Site: same-site' 'Origin: http://evil.example'; do
+	res+="$(curl -s -o /dev/null -w '%{http_code}' -H "$h" "$U/api/v1/jobs/1/events") "
+	res+="$(curl -s -o /dev/null -w '%{http_code}' -I -H "$h" "$U/api/v1/jobs/1/events") "
+done
+check "cross-site GET and HEAD on the API: 403" "403 403 403 403 403 403 " "$res"
+res="$(curl -s -o /dev/null -w '%{http_code}' -H 'Sec-Fetch-Site: same-origin' "$U/api/v1/jobs/1/events") "
+res+="$(curl -s -o /dev/null -w '%{http_code}' -H 'Sec-Fetch-Site: none' "$U/api/v1/jobs/1/events") "
+res+="$(curl -s -o /dev/null -w '%{http_code}' -H "Origin: http://127.0.0.1:$A" "$U/api/v1/jobs/1/events") "
+res+="$(curl -s -o /dev/null -w '%{http_code}' -H 'Sec-Fetch-Site: cross-site' "$U/")"
+check "same-origin and typed-in API requests pass; static files stay linkable" "200 200 200 200" "$res"
 
 # ---- routes and asynchronous responses ----
 out=$(curl -s -w '|%{http_code}' "$U/api/v1/jobs/42/events")
@@ -224,7 +239,7 @@ check_match "response completed later from another thread (>= 100 ms)" '^\{"slow
 out=$(curl -s -N -w '|%{http_code}|%{content_type}' "$U/api/v1/stream?n=5")
 check "streamed response with idle gaps (suspend/resume)" $'data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\ndata: 4\n\n|200|text/event-stream' "$out"
 out=$(curl -s -w '|%{http_code}' "$U/api/v1/stream?n=0")
-check "route returning -EINVAL: 400 JSON" '{"error":{"code":-32602,"errno":"EINVAL","message":"invalid params"}}|400' "$out"
+check "route returning -EINVAL: 400 JSON" '{"error":{"code":-32602,"detail":"GET /api/v1/stream failed: EINVAL","errno":"EINVAL","message":"invalid params"}}|400' "$out"
 head -c 1048576 /dev/urandom >"$T/up.bin"
 crc=$(python3 -c 'import sys,zlib; print(zlib.crc32(open(sys.argv[1],"rb").read()))' "$T/up.bin" 2>/dev/null || gzip -c "$T/up.bin" | tail -c8 | od -An -tu4 -N4 | tr -d ' ')
 out=$(curl -s -T "$T/up.bin" "$U/api/v1/upload")
@@ -269,7 +284,7 @@ check "token file created with mode 600" 600 "$(stat -c %a "$T/token" 2>/dev/nul
 TOKEN=$(tr -d '\n' <"$T/token")
 check_match "token is 64 hex digits" '^[0-9a-f]{64}$' "$TOKEN"
 out=$(curl -s -D "$T/h" -w '|%{http_code}' -H 'Content-Type: application/json' -d "$RPC" "$UB/rpc")
-check "no token: 401 JSON" '{"error":{"code":-32014,"errno":"EACCES","message":"authentication required"}}|401' "$out"
+check "no token: 401 JSON" '{"error":{"code":-32014,"detail":"send Authorization: Bearer <token> or log in at /api/v1/login","errno":"EACCES","message":"authentication required"}}|401' "$out"
 check_match "401 carries WWW-Authenticate: Bearer" 'WWW-Authenticate: Bearer realm="flashd"' "$(tr -d '\r' <"$T/h")"
 out=$(curl -s -w '|%{http_code}' -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d "$RPC" "$UB/rpc")
 check "right token: 200" '{"id":1,"jsonrpc":"2.0","result":{"a":1}}|200' "$out"
@@ -325,6 +340,130 @@ else
 	ok "TLS: an http:// Origin is cross-origin # SKIP openssl not installed"
 fi
 
+
+# ================= server E: the real methods and transfers on a simulated chip =================
+# W25Q128JV at 1/20 of real time: a whole-chip erase takes about 2 s, a 16 MiB read 0.2 s.
+mkdir -p "$T/e"
+start e --listen 127.0.0.1:0 --sim W25Q128JV --sim-image "$T/e/flash.img" --state-dir "$T/e/state" \
+	--sim-time-scale 0.05 --blocks 4 --download-window 1 --sse-heartbeat 1
+E=$PORT
+E_PID=$LAST_PID
+UE="http://127.0.0.1:$E"
+rpc() { curl -s -H 'Content-Type: application/json' -d "$1" "$UE/rpc"; }
+check "server E (real engine) started" 1 "$([ -n "$E" ] && [ "$E" -gt 0 ] && echo 1)"
+
+res=""
+for m in job.get job.cancel backup.restore; do
+	res+="$(rpc "{\"jsonrpc\":\"2.0\",\"method\":\"$m\",\"id\":1}")"$'\n'
+done
+check "job.get/job.cancel/backup.restore without params: -32602 naming id (and no leak at exit)" \
+	"$(printf '{"error":{"code":-32602,"data":{"param":"id"},"message":"Invalid params: \\"id\\" is required"},"id":1,"jsonrpc":"2.0"}\n%.0s' 1 2 3)" "${res%$'\n'}"
+out=$(rpc '{"jsonrpc":"2.0","method":"flash.erase","params":[8192,4096,false,false,true,false,5000],"id":1}' | jq -c '.result.job | [.state, .params.offset, .params.length]')
+check "flash.erase by position: offset, length ... wait read where rpc.discover puts them" '["done",8192,4096]' "$out"
+out=$(rpc '{"jsonrpc":"2.0","method":"chip.info","params":[42],"id":1e400}')
+check "chip.info [42]: refused; id 1e400 echoed verbatim" '{"error":{"code":-32602,"data":{"position":0},"message":"Invalid params: chip.info takes no parameters; got 1 by position"},"id":1e400,"jsonrpc":"2.0"}' "$out"
+
+# Waits park the request, not a thread: 2 HTTP threads, 6 waiting requests and a batch of 6.
+erase_id=$(rpc '{"jsonrpc":"2.0","method":"flash.erase","params":{"whole_chip":true,"backup":false},"id":1}' | jq .result.job.id)
+t0=$(date +%s%N)
+wpids=()
+for i in 1 2 3 4 5 6; do
+	rpc "{\"jsonrpc\":\"2.0\",\"method\":\"job.get\",\"params\":{\"id\":$erase_id,\"wait\":10000},\"id\":$i}" >"$T/e/wait$i" &
+	wpids+=($!)
+done
+batch='['
+for i in 1 2 3 4 5 6; do batch+="{\"jsonrpc\":\"2.0\",\"method\":\"job.get\",\"params\":[$erase_id,10000],\"id\":$i},"; done
+rpc "${batch%,}]" >"$T/e/batch" &
+wpids+=($!)
+sleep 0.3
+worst=0
+for i in $(seq 20); do
+	ms=$(curl -s -o /dev/null -w '%{time_total}' -H 'Content-Type: application/json' -d '{"jsonrpc":"2.0","method":"daemon.info","id":1}' "$UE/rpc" | awk '{printf "%d", $1 * 1000}')
+	[ "$ms" -gt "$worst" ] && worst=$ms
+done
+if [ "$worst" -lt 200 ]; then ok "daemon.info stays fast while 12 calls wait for a chip erase (worst of 20: $worst ms)"; else not_ok "daemon.info stays fast while 12 calls wait for a chip erase" "worst of 20: $worst ms"; fi
+wait "${wpids[@]}"
+took=$((($(date +%s%N) - t0) / 1000000))
+states=$(cat "$T"/e/wait* | jq -r '.result.job.state' | sort | uniq -c | tr -s ' ')
+bstates=$(jq -r '.[].result.job.state' "$T/e/batch" | sort | uniq -c | tr -s ' ')
+check "the waits end with the erase, side by side (not 7 x 10 s)" " 6 done  6 done 1" "$states $bstates $([ "$took" -lt 9000 ] && echo 1)"
+
+# One response carries at most 1 MiB of flash data.
+batch='['
+for i in $(seq 100); do batch+="{\"jsonrpc\":\"2.0\",\"method\":\"flash.read\",\"params\":[0,1048576],\"id\":$i},"; done
+rpc "${batch%,}]" >"$T/e/big"
+out="$(stat -c %s "$T/e/big") $(jq '[.[] | select(.result.data)] | length' "$T/e/big") $(jq -c '[.[] | select(.error) | .error.code] | unique' "$T/e/big") $(jq '.[1].error.data.limit' "$T/e/big")"
+check_match "100 x flash.read 1 MiB in one batch: one answered, 99 x -32012 naming the limit" '^14[0-9]{5} 1 \[-32012\] 1048576$' "$out"
+
+# A slow downloader does not keep the chip: cut off after the window, job failed.
+curl -s --limit-rate 20k -D "$T/e/dlh" -o /dev/null "$UE/api/v1/flash" &
+dpid=$!
+sleep 3
+dl_job=$(tr -d '\r' <"$T/e/dlh" | sed -n 's/^X-Flashd-Job: //p')
+out=$(rpc "{\"jsonrpc\":\"2.0\",\"method\":\"job.get\",\"params\":[$dl_job],\"id\":1}" | jq -c '.result.job | [.state, .error.code, .error.data.errno, .error.data.op]')
+check "download slower than the minimum rate: its read job fails (ECONNABORTED) within the window" '["failed",-32020,"ECONNABORTED","download"]' "$out"
+out=$(rpc '{"jsonrpc":"2.0","method":"flash.blank_check","params":{"offset":0,"length":4096,"wait":5000},"id":1}' | jq -r .result.job.state)
+check "the next job runs while the slow client still drains its socket" done "$out"
+kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null
+
+# Query numbers never wrap.
+out=$(curl -s -w '|%{http_code}' "$UE/api/v1/flash?offset=0x40000000000001K")
+check "GET ?offset=0x40000000000001K: 416, not a read at 1024" '{"error":{"code":-32011,"detail":"query parameter \"offset\": 0x40000000000001K does not fit in 64 bits","errno":"ERANGE","message":"out of range"}}|416' "$out"
+out=$(curl -s -w '|%{http_code}' -T /dev/null "$UE/api/v1/flash?offset=99999999999999999999")
+check "PUT ?offset=99999999999999999999: 416" '{"error":{"code":-32011,"detail":"query parameter \"offset\": 99999999999999999999 does not fit in 64 bits","errno":"ERANGE","message":"out of range"}}|416' "$out"
+out=$(curl -s -w '|%{http_code}' "$UE/api/v1/flash?offset=0x100000000&length=16")
+check "offset beyond 32 bits: 416 from the range check" '{"error":{"code":-32011,"detail":"0x100000000 + 16 bytes runs past the end of the 16777216-byte chip","errno":"ERANGE","message":"out of range"}}|416' "$out"
+out=$(curl -s -w '|%{http_code}' "$UE/api/v1/flash?length=12x")
+check "malformed number: 400" '{"error":{"code":-32602,"detail":"query parameter \"length\": \"12x\" is not a number (decimal or 0x hex, optionally with K or M)","errno":"EINVAL","message":"invalid params"}}|400' "$out"
+
+# HEAD answers headers only; cross-site requests never start a read.
+before=$(rpc '{"jsonrpc":"2.0","method":"job.list","id":1}' | jq '.result.jobs | length')
+out=$(curl -s -I "$UE/api/v1/flash?length=64K" | tr -d '\r' | grep -E '^(HTTP|Content-Length|Content-Type)')
+out2=$(curl -s -o /dev/null -w '%{http_code}' -I -H 'Sec-Fetch-Site: cross-site' "$UE/api/v1/flash")
+out3=$(curl -s -o /dev/null -w '%{http_code}' -H 'Origin: http://evil.example' "$UE/api/v1/flash")
+after=$(rpc '{"jsonrpc":"2.0","method":"job.list","id":1}' | jq '.result.jobs | length')
+check "HEAD /api/v1/flash: headers with the length, no job; cross-site HEAD/GET 403, no job" \
+	$'HTTP/1.1 200 OK\nContent-Type: application/octet-stream\nContent-Length: 65536 403 403 jobs +0' "$out $out2 $out3 jobs +$((after - before))"
+
+# A truncated upload ends in EPIPE, an application code.
+timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$E; printf 'PUT /api/v1/flash HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 65536\r\n\r\n' >&3; head -c 1000 /dev/zero >&3; sleep 0.3" 2>/dev/null
+sleep 0.5
+out=$(rpc '{"jsonrpc":"2.0","method":"job.list","id":1}' | jq -c '[.result.jobs[] | select(.type == "write")][0] | [.state, .error.code, .error.data.errno]')
+check "truncated upload: the job fails with -32018 EPIPE" '["failed",-32018,"EPIPE"]' "$out"
+out=$(curl -s -w '|%{http_code}' -T - "$UE/api/v1/flash" </dev/null)
+check "PUT without Content-Length: 411 in the common error shape" '{"error":{"code":-32602,"detail":"send the image with a Content-Length (curl -T file); its size is checked before anything is erased","errno":"EINVAL","message":"length required"}}|411' "$out"
+out=$(curl -s -D - -o /dev/null -X DELETE "$UE/api/v1/flash" | tr -d '\r' | grep '^Allow')
+check "DELETE /api/v1/flash: 405, Allow: GET, HEAD, PUT" 'Allow: GET, HEAD, PUT' "$out"
+
+# Event streams: a comment line while nothing moves (a job waiting behind a chip erase).
+rpc '{"jsonrpc":"2.0","method":"flash.erase","params":{"whole_chip":true,"backup":false},"id":1}' >/dev/null
+queued=$(rpc '{"jsonrpc":"2.0","method":"flash.blank_check","params":{"offset":0,"length":4096},"id":1}' | jq .result.job.id)
+out=$(timeout 2.6 curl -s -N "$UE/api/v1/jobs/$queued/events" | grep -c '^: keep-alive$')
+if [ "$out" -ge 1 ]; then ok "quiet event stream gets ': keep-alive' comments ($out in 2.6 s at 1 s)"; else not_ok "quiet event stream gets ': keep-alive' comments" "got $out"; fi
+
+kill "$E_PID"; wait "$E_PID"; rc=$?
+check "server E exits 0, no sanitizer report (no leaked JSON)" "rc=0" "rc=$rc$(grep -E 'Sanitizer|runtime error' "$T/e.log" | head -3)"
+
+# ================= server F: no www dir, extra allowed hosts =================
+start f --listen 127.0.0.1:0 --www "$T/nonexistent" --allowed-hosts 'flash.lan, 10.9.8.7  [fd00::7]'
+F=$PORT
+out=$(curl -s -w '|%{http_code}' "http://127.0.0.1:$F/")
+out2=$(curl -s -w '|%{http_code}' -H 'Content-Type: application/json' -d "$RPC" "http://127.0.0.1:$F/rpc")
+curl -s -o /dev/null "http://127.0.0.1:$F/app.js"
+check "missing www dir: starts, static paths 404 saying so, the API works" \
+	"404 not found: the web UI is not installed here (www dir \"$T/nonexistent\": ENOENT); the API answers at /rpc and /api/v1
+|404 {\"id\":1,\"jsonrpc\":\"2.0\",\"result\":{\"a\":1}}|200" "$out $out2"
+check "missing www dir: one warning in the log" 1 "$(grep -c 'www dir.*ignoring' "$T/f.log")"
+res=""
+for hh in flash.lan FLASH.LAN:8080 10.9.8.7 '[fd00::7]:80' other.lan; do
+	res+="$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $hh" -H 'Content-Type: application/json' -d "$RPC" "http://127.0.0.1:$F/rpc") "
+done
+check "allowed hosts (spaces and commas): accepted, others 421" "200 200 200 200 421 " "$res"
+kill "$LAST_PID"; wait "$LAST_PID" 2>/dev/null
+"$SERVER" --listen 127.0.0.1:0 --allowed-hosts 'ok.lan bad.lan:8080' 2>"$T/ah.log"
+rc=$?
+check_match "allowed host with a port: refuses to start, naming it" 'rc=1 .*"bad.lan:8080" is not a host name' "rc=$rc $(cat "$T/ah.log")"
+
 # Clean shutdown with a request still parked: a stream that would run for 2 s more.
 curl -s -N "$U/api/v1/stream?n=100" >/dev/null &
 cpid=$!
@@ -335,7 +474,7 @@ sleep 0.2
 kill "$A_PID"; wait "$A_PID"; rc=$?
 wait "$cpid" 2>/dev/null
 wait "$npid" 2>/dev/null
-check "a request still pending at shutdown gets 503" '{"error":{"code":-32013,"errno":"ESHUTDOWN","message":"shutting down"}}|503' "$(cat "$T/never.out")"
+check "a request still pending at shutdown gets 503" '{"error":{"code":-32013,"detail":"the daemon is stopping","errno":"ESHUTDOWN","message":"shutting down"}}|503' "$(cat "$T/never.out")"
 check "server A exits 0 on SIGTERM with a stream in flight, no sanitizer report" "rc=0" \
 	"rc=$rc$(grep -E 'Sanitizer|runtime error' "$T/a.log")"
 if [ -n "${C_PID:-}" ]; then

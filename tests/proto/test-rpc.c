@@ -99,6 +99,52 @@ static int count(void *ctx, json_t *params, json_t **ret_result, struct rpc_erro
 	return -EBUSY;
 }
 
+/* A strict method: params by name or at the positions of its x-order, nothing else. */
+static int strict(void *ctx, json_t *params, json_t **ret_result, struct rpc_error *err)
+{
+	(void)ctx;
+	(void)err;
+	*ret_result = json_incref(params); /* what the handler sees */
+	return 0;
+}
+
+/* Holds its answer: the test finishes it (rpc_deferred_finish) when it likes. */
+static struct rpc_deferred *held[4];
+static size_t n_held;
+static int hold(void *ctx, struct rpc_call *call, json_t *params, json_t **ret_result,
+		struct rpc_error *err)
+{
+	(void)ctx;
+	(void)params;
+	(void)err;
+	if (rpc_call_can_defer(call) && n_held < ARRAY_SIZE(held) &&
+	    rpc_call_defer(call, &held[n_held]) == 0) {
+		n_held++;
+		return RPC_DEFERRED;
+	}
+	*ret_result = json_string("at once");
+	return 0;
+}
+
+/* Reserves params[0] inline bytes. */
+static int reserve(void *ctx, struct rpc_call *call, json_t *params, json_t **ret_result,
+		   struct rpc_error *err)
+{
+	uint32_t n = 0;
+	int r;
+
+	(void)ctx;
+	r = rpc_param_u32(params, "n", -1, true, &n, err);
+	if (r >= 0)
+		r = rpc_call_reserve(call, n, "reserve", err);
+	if (r < 0)
+		return r;
+	*ret_result = json_integer(n);
+	return 0;
+}
+
+static const char *const strict_errors[] = { "ENODEV", "EBUSY", NULL };
+
 static const struct rpc_method methods[] = {
 	{ .name = "subtract", .fn = subtract, .summary = "a - b",
 	  .params_schema_json = "{\"type\":\"object\",\"properties\":{\"minuend\":{\"type\":"
@@ -114,6 +160,17 @@ static const struct rpc_method methods[] = {
 	{ .name = "timeout", .fn = timeout },
 	{ .name = "odd", .fn = odd },
 	{ .name = "count", .fn = count },
+	{ .name = "strict", .fn = strict, .summary = "strict params",
+	  .params_schema_json = "{\"type\":\"object\",\"additionalProperties\":false,"
+				"\"x-order\":[\"offset\",\"length\",\"mode\"],\"properties\":{"
+				"\"mode\":{},\"length\":{},\"offset\":{}}}",
+	  .errors = strict_errors },
+	{ .name = "none", .fn = strict, .summary = "takes nothing",
+	  .params_schema_json = "{\"type\":\"object\",\"additionalProperties\":false,"
+				"\"properties\":{}}" },
+	{ .name = "hold", .call_fn = hold },
+	{ .name = "reserve", .call_fn = reserve,
+	  .params_schema_json = "{\"type\":\"object\",\"properties\":{\"n\":{}}}" },
 };
 
 static struct rpc_registry *new_reg(const struct rpc_limits *limits)
@@ -145,6 +202,20 @@ static char *call(const struct rpc_registry *reg, const char *body)
 	assert_int_equal(rpc_handle(reg, body, strlen(body), NULL, &resp), 0);
 	assert_ptr_not_equal(resp, (char *)1);
 	return resp ? resp : strdup("");
+}
+
+struct async_answer {
+	int calls, r;
+	char *response;
+};
+
+static void async_done(void *cls, int r, char *response)
+{
+	struct async_answer *a = cls;
+
+	a->calls++;
+	a->r = r;
+	a->response = response;
 }
 
 #define assert_call(state, body, expected)                                                         \
@@ -299,6 +370,185 @@ static void id_of_other_type_is_invalid_request(void **state)
 			    "{\"error\":{\"code\":-32600,\"message\":\"Invalid Request\"},\"id\":null,\"jsonrpc\":\"2.0\"}");
 }
 
+
+/* ---- ids the parser cannot hold, escaped member names ---- */
+
+static void id_member_name_escaped_still_echoed_verbatim(void **state)
+{
+	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"update\",\"\\u0069d\":1.50}",
+		    "{\"id\":1.50,\"jsonrpc\":\"2.0\",\"result\":null}");
+	assert_call(state, "[{\"jsonrpc\":\"2.0\",\"method\":\"update\",\"i\\u0064\":\"\\u00e9\"}]",
+		    "[{\"id\":\"\\u00e9\",\"jsonrpc\":\"2.0\",\"result\":null}]");
+	/* the same member twice under two spellings is a duplicate */
+	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"update\",\"id\":1,\"\\u0069d\":2}",
+		    "{\"error\":{\"code\":-32700,\"message\":\"Parse error\"},\"id\":null,\"jsonrpc\":\"2.0\"}");
+}
+
+static void id_beyond_double_echoed_verbatim(void **state)
+{
+	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"update\",\"id\":1e400}",
+		    "{\"id\":1e400,\"jsonrpc\":\"2.0\",\"result\":null}");
+	assert_call(state, "[{\"jsonrpc\":\"2.0\",\"method\":\"nope\",\"id\": -2E+999 }]",
+		    "[{\"error\":{\"code\":-32601,\"message\":\"Method not found\"},\"id\":-2E+999,\"jsonrpc\":\"2.0\"}]");
+}
+
+static void param_beyond_double_is_invalid_params(void **state)
+{
+	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"subtract\",\"params\":[1e999,1],\"id\":1}",
+		    "{\"error\":{\"code\":-32602,\"data\":{\"param\":\"minuend\"},\"message\":\"Invalid params: "
+		    "\\\"minuend\\\" must be an integer in 0..4294967295 or a \\\"0x\\\" hex string\"},\"id\":1,\"jsonrpc\":\"2.0\"}");
+	/* inside strings nothing is touched */
+	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"update\",\"params\":[\"1e999\",1e999],\"id\":\"1e999\"}",
+		    "{\"id\":\"1e999\",\"jsonrpc\":\"2.0\",\"result\":null}");
+}
+
+/* ---- params normalised from the schema ---- */
+
+static void positions_map_to_the_advertised_names(void **state)
+{
+	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"strict\",\"params\":[8192,4096],\"id\":1}",
+		    "{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":{\"length\":4096,\"offset\":8192}}");
+	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"strict\",\"params\":[0,null,\"full\"],\"id\":1}",
+		    "{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":{\"length\":null,\"mode\":\"full\",\"offset\":0}}");
+	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"strict\",\"id\":1}",
+		    "{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":{}}");
+}
+
+static void extra_positions_are_named(void **state)
+{
+	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"strict\",\"params\":[1,2,3,4],\"id\":1}",
+		    "{\"error\":{\"code\":-32602,\"data\":{\"position\":3},\"message\":\"Invalid params: strict takes at most 3 "
+		    "parameters by position (offset, length, mode); got 4\"},\"id\":1,\"jsonrpc\":\"2.0\"}");
+	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"none\",\"params\":[42],\"id\":1}",
+		    "{\"error\":{\"code\":-32602,\"data\":{\"position\":0},\"message\":\"Invalid params: none takes no "
+		    "parameters; got 1 by position\"},\"id\":1,\"jsonrpc\":\"2.0\"}");
+	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"none\",\"params\":[],\"id\":1}",
+		    "{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":{}}");
+}
+
+static void unknown_names_are_named(void **state)
+{
+	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"strict\",\"params\":{\"offset\":1,\"lenght\":2,\"x\":3},\"id\":1}",
+		    "{\"error\":{\"code\":-32602,\"data\":{\"param\":\"lenght\"},\"message\":\"Invalid params: unknown parameters "
+		    "\\\"lenght\\\", \\\"x\\\"; strict takes offset, length, mode\"},\"id\":1,\"jsonrpc\":\"2.0\"}");
+	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"none\",\"params\":{\"\":1},\"id\":1}",
+		    "{\"error\":{\"code\":-32602,\"data\":{\"param\":\"\"},\"message\":\"Invalid params: unknown parameter "
+		    "\\\"\\\"; none takes none\"},\"id\":1,\"jsonrpc\":\"2.0\"}");
+}
+
+static void without_a_schema_params_pass_as_sent(void **state)
+{
+	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"sum\",\"params\":[1,2,3,4,5,6],\"id\":1}",
+		    "{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":21}");
+}
+
+/* ---- held answers ---- */
+
+static void held_call_answers_when_finished(void **state)
+{
+	struct async_answer a = { 0 };
+	const char *body = "[{\"jsonrpc\":\"2.0\",\"method\":\"hold\",\"id\":1.0},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"get_data\",\"id\":2},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"hold\"},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"hold\",\"id\":\"x\"}]";
+	struct rpc_error err = { 0 };
+
+	n_held = 0;
+	assert_int_equal(rpc_handle_async(*state, body, strlen(body), NULL, async_done, &a), 0);
+	/* the notification cannot be held: answered (with nothing) at once */
+	assert_int_equal(n_held, 2);
+	assert_int_equal(a.calls, 0);
+	rpc_deferred_finish(held[1], 0, json_string("second"), NULL);
+	assert_int_equal(a.calls, 0);
+	rpc_error_from_errno(&err, -EBUSY, "hold", RPC_NO_ADDR, NULL);
+	rpc_deferred_finish(held[0], -EBUSY, json_true(), &err);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.r, 0);
+	assert_string_equal(a.response,
+			    "[{\"error\":{\"code\":-32007,\"data\":{\"errno\":\"EBUSY\",\"op\":\"hold\"},"
+			    "\"message\":\"busy\"},\"id\":1.0,\"jsonrpc\":\"2.0\"},"
+			    "{\"id\":2,\"jsonrpc\":\"2.0\",\"result\":[\"hello\",5]},"
+			    "{\"id\":\"x\",\"jsonrpc\":\"2.0\",\"result\":\"second\"}]");
+	free(a.response);
+}
+
+static void nothing_held_answers_before_returning(void **state)
+{
+	struct async_answer a = { 0 };
+	const char *body = "{\"jsonrpc\":\"2.0\",\"method\":\"get_data\",\"id\":3}";
+
+	assert_int_equal(rpc_handle_async(*state, body, strlen(body), NULL, async_done, &a), 0);
+	assert_int_equal(a.calls, 1);
+	assert_string_equal(a.response, "{\"id\":3,\"jsonrpc\":\"2.0\",\"result\":[\"hello\",5]}");
+	free(a.response);
+	a = (struct async_answer){ 0 };
+	body = "{\"jsonrpc\":\"2.0\",\"method\":\"update\"}";
+	assert_int_equal(rpc_handle_async(*state, body, strlen(body), NULL, async_done, &a), 0);
+	assert_int_equal(a.calls, 1);
+	assert_null(a.response);
+}
+
+static void synchronous_handle_never_holds(void **state)
+{
+	n_held = 0;
+	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"hold\",\"id\":1}",
+		    "{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":\"at once\"}");
+	assert_int_equal(n_held, 0);
+}
+
+static void inline_budget_is_shared_by_a_batch(void **state)
+{
+	struct rpc_limits lim = { .max_inline_bytes = 1000 };
+	struct rpc_registry *reg = new_reg(&lim);
+	char *got;
+
+	(void)state;
+	got = call(reg, "[{\"jsonrpc\":\"2.0\",\"method\":\"reserve\",\"params\":[600],\"id\":1},"
+			"{\"jsonrpc\":\"2.0\",\"method\":\"reserve\",\"params\":[600],\"id\":2},"
+			"{\"jsonrpc\":\"2.0\",\"method\":\"reserve\",\"params\":[400],\"id\":3}]");
+	assert_string_equal(got,
+			    "[{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":600},"
+			    "{\"error\":{\"code\":-32012,\"data\":{\"detail\":\"600 bytes inline would bring this "
+			    "request to 1200; one response carries at most 1000 bytes of flash data (earlier "
+			    "calls in the batch took 600); split the batch or use GET /api/v1/flash\","
+			    "\"errno\":\"EMSGSIZE\",\"limit\":1000,\"op\":\"reserve\"},\"message\":\"message too large\"},"
+			    "\"id\":2,\"jsonrpc\":\"2.0\"},"
+			    "{\"id\":3,\"jsonrpc\":\"2.0\",\"result\":400}]");
+	free(got);
+	got = call(reg, "{\"jsonrpc\":\"2.0\",\"method\":\"reserve\",\"params\":[1001],\"id\":1}");
+	assert_string_equal(got,
+			    "{\"error\":{\"code\":-32012,\"data\":{\"detail\":\"1001 bytes inline is more than the "
+			    "1000 bytes of flash data one response carries; use GET /api/v1/flash\","
+			    "\"errno\":\"EMSGSIZE\",\"limit\":1000,\"op\":\"reserve\"},\"message\":\"message too large\"},"
+			    "\"id\":1,\"jsonrpc\":\"2.0\"}");
+	free(got);
+	rpc_registry_free(reg);
+}
+
+static void discover_lists_errors_and_shared_schemas(void **state)
+{
+	char *got;
+	json_t *resp, *doc, *m;
+
+	assert_int_equal(rpc_registry_add_schema(*state, "Range", "{\"type\":\"object\"}"), 0);
+	assert_int_equal(rpc_registry_add_schema(*state, "Range", "{}"), -EEXIST);
+	assert_int_equal(rpc_registry_add_schema(*state, "Bad", "[]"), -EINVAL);
+	got = call(*state, "{\"jsonrpc\":\"2.0\",\"method\":\"rpc.discover\",\"id\":1}");
+	resp = json_loads(got, 0, NULL);
+	doc = json_object_get(resp, "result");
+	m = json_array_get(json_object_get(doc, "methods"), ARRAY_SIZE(methods) - 4); /* strict */
+	assert_string_equal(json_string_value(json_object_get(m, "name")), "strict");
+	char *errs = json_dumps(json_object_get(m, "errors"), JSON_COMPACT);
+	assert_string_equal(errs, "[{\"$ref\":\"#/components/errors/INVALID_PARAMS\"},"
+				  "{\"$ref\":\"#/components/errors/ENODEV\"},"
+				  "{\"$ref\":\"#/components/errors/EBUSY\"}]");
+	free(errs);
+	assert_non_null(json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"),
+					"Range"));
+	json_decref(resp);
+	free(got);
+}
+
 /* ---- envelope ---- */
 
 static void jsonrpc_must_be_exactly_2_0(void **state)
@@ -375,10 +625,10 @@ static void handler_error_from_errno_carries_op_addr_detail(void **state)
 		    "\"errno\":\"ETIMEDOUT\",\"op\":\"erase\"},\"message\":\"chip timeout\"},\"id\":1,\"jsonrpc\":\"2.0\"}");
 }
 
-static void handler_unknown_errno_is_internal_error(void **state)
+static void handler_unknown_errno_is_system_error(void **state)
 {
 	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"odd\",\"id\":1}",
-		    "{\"error\":{\"code\":-32603,\"data\":{\"errno\":\"EXDEV\"},\"message\":\"internal error\"},\"id\":1,\"jsonrpc\":\"2.0\"}");
+		    "{\"error\":{\"code\":-32099,\"data\":{\"errno\":\"EXDEV\"},\"message\":\"system error\"},\"id\":1,\"jsonrpc\":\"2.0\"}");
 }
 
 static void notification_error_has_no_response_but_runs(void **state)
@@ -398,7 +648,8 @@ static void invalid_params_message_is_exact(void **state)
 		    "{\"error\":{\"code\":-32602,\"data\":{\"param\":\"x\"},"
 		    "\"message\":\"Invalid params: unknown parameter \\\"x\\\"\"},\"id\":1,\"jsonrpc\":\"2.0\"}");
 	assert_call(state, "{\"jsonrpc\":\"2.0\",\"method\":\"subtract\",\"params\":[1,2,3],\"id\":1}",
-		    "{\"error\":{\"code\":-32602,\"message\":\"Invalid params: at most 2 positional parameters\"},\"id\":1,\"jsonrpc\":\"2.0\"}");
+		    "{\"error\":{\"code\":-32602,\"data\":{\"position\":2},\"message\":\"Invalid params: subtract takes at most 2 "
+		    "parameters by position (minuend, subtrahend); got 3\"},\"id\":1,\"jsonrpc\":\"2.0\"}");
 }
 
 /* ---- limits ---- */
@@ -712,6 +963,18 @@ int main(void)
 		T(id_huge_integer_echoed_verbatim),
 		T(id_verbatim_per_batch_element),
 		T(id_of_other_type_is_invalid_request),
+		T(id_member_name_escaped_still_echoed_verbatim),
+		T(id_beyond_double_echoed_verbatim),
+		T(param_beyond_double_is_invalid_params),
+		T(positions_map_to_the_advertised_names),
+		T(extra_positions_are_named),
+		T(unknown_names_are_named),
+		T(without_a_schema_params_pass_as_sent),
+		T(held_call_answers_when_finished),
+		T(nothing_held_answers_before_returning),
+		T(synchronous_handle_never_holds),
+		T(inline_budget_is_shared_by_a_batch),
+		T(discover_lists_errors_and_shared_schemas),
 		T(jsonrpc_must_be_exactly_2_0),
 		T(params_must_be_structured),
 		T(scalar_body_is_invalid_request),
@@ -721,7 +984,7 @@ int main(void)
 		T(method_name_with_nul_is_not_found),
 		T(handler_errno_maps_through_errmap),
 		T(handler_error_from_errno_carries_op_addr_detail),
-		T(handler_unknown_errno_is_internal_error),
+		T(handler_unknown_errno_is_system_error),
 		T(notification_error_has_no_response_but_runs),
 		T(invalid_params_message_is_exact),
 		T(body_over_limit_is_message_too_large),

@@ -12,6 +12,9 @@
  *                                  answers {"bytes","crc32","pauses"}
  *   GET /api/v1/jobs/{id}/events   echoes the path parameter (also POST .../cancel)
  *   GET /api/v1/never              never answered: shutdown must answer it (503)
+ * With --sim PROFILE it serves the real thing instead: the engine on a simulated chip, every
+ * JSON-RPC method and the transfer routes, as flashd wires them, with the stream limits and
+ * allowed hosts given on the command line (the keys flashd's config will map to them).
  * Writes the bound ports, one per line, to --port-file, then serves until SIGTERM/SIGINT.
  */
 #include <errno.h>
@@ -26,9 +29,14 @@
 
 #include <zlib.h>
 
+#include "clock.h"
+#include "engine.h"
 #include "httpd.h"
 #include "log.h"
 #include "rpc.h"
+#include "rpc_methods.h"
+#include "simchip.h"
+#include "transfer.h"
 
 static void sleep_ms(unsigned ms)
 {
@@ -384,8 +392,27 @@ int main(int argc, char **argv)
 		{ "extra-host", required_argument, NULL, 'x' },
 		{ "max-per-ip", required_argument, NULL, 'I' },
 		{ "threads", required_argument, NULL, 'P' },
+		{ "allowed-hosts", required_argument, NULL, 'A' },
+		{ "sim", required_argument, NULL, 's' },
+		{ "sim-image", required_argument, NULL, 'i' },
+		{ "sim-time-scale", required_argument, NULL, 'S' },
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "download-min-rate", required_argument, NULL, 'm' },
+		{ "download-window", required_argument, NULL, 'W' },
+		{ "sse-heartbeat", required_argument, NULL, 'h' },
+		{ "blocks", required_argument, NULL, 'B' },
 		{ 0 },
 	};
+	const char *sim = NULL, *sim_image = NULL, *state_dir = NULL;
+	double time_scale = 0;
+	size_t blocks = 4;
+	struct simchip *chip = NULL;
+	struct engine *engine = NULL;
+	struct transfer *xfer = NULL;
+	void *methods_ctx = NULL;
+	static const char *const info_listen[] = { "127.0.0.1:0", NULL };
+	struct rpc_daemon_info info = { .version = "test", .backend = "sim",
+					.listen = info_listen };
 	struct httpd_config cfg = { 0 };
 	struct rpc_limits lim = { 0 };
 	const char *port_file = NULL, *extra[8] = { 0 };
@@ -417,6 +444,18 @@ int main(int argc, char **argv)
 			if (n_extra < 7)
 				extra[n_extra++] = optarg;
 			break;
+		case 'A': cfg.allowed_hosts = optarg; break;
+		case 's': sim = optarg; break;
+		case 'i': sim_image = optarg; break;
+		case 'S': time_scale = strtod(optarg, NULL); break;
+		case 'd': state_dir = optarg; break;
+		case 'm':
+			cfg.stream.download_min_rate = strcmp(optarg, "off") ? strtoull(optarg, NULL, 10)
+									     : HTTPD_NO_MIN_RATE;
+			break;
+		case 'W': cfg.stream.download_window_s = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'h': cfg.stream.sse_heartbeat_s = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'B': blocks = strtoul(optarg, NULL, 10); break;
 		default: return 2;
 		}
 	}
@@ -430,16 +469,65 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	r = rpc_registry_new(&lim, "flashd-test", "0", &reg);
-	if (r >= 0)
-		r = rpc_registry_add_table(reg, methods, ARRAY_SIZE(methods));
 	if (r < 0)
 		goto out;
+	if (sim) {
+		const struct sim_profile *prof = sim_profile_find(sim);
+		struct simchip_opts so;
+		struct engine_config ec;
+		struct engine_chip ch;
+		char err[256];
+
+		if (!prof || !sim_image || !state_dir) {
+			log_err("--sim needs a known profile, --sim-image and --state-dir");
+			r = -EINVAL;
+			goto out;
+		}
+		simchip_opts_init(&so);
+		so.time_scale = time_scale;
+		r = simchip_open(prof, sim_image, &so, &chip, err, sizeof(err));
+		if (r < 0) {
+			log_err("simulator: %s", err);
+			goto out;
+		}
+		engine_config_init(&ec);
+		ec.bus = simchip_bus(chip);
+		ec.state_dir = state_dir;
+		ec.block_size = 64 * 1024;
+		ec.n_blocks = blocks;
+		r = engine_new(&ec, &engine);
+		if (r >= 0)
+			r = engine_start(engine);
+		if (r < 0)
+			goto out;
+		info.state_dir = state_dir;
+		info.started_ns = fclock_mono_ns();
+		r = rpc_methods_register(reg, engine, &info, &methods_ctx);
+		if (r < 0)
+			goto out;
+		cfg.rpc_ctx = methods_ctx;
+		/* serve once the chip is identified, as flashd's tests expect */
+		do {
+			engine_chip(engine, &ch);
+			sleep_ms(2);
+		} while (!ch.probed_ns);
+	} else {
+		r = rpc_registry_add_table(reg, methods, ARRAY_SIZE(methods));
+		if (r < 0)
+			goto out;
+	}
 	cfg.rpc = reg;
 	r = httpd_new(&cfg, &h);
 	if (r < 0)
 		goto out;
-	for (size_t i = 0; i < ARRAY_SIZE(routes) && r >= 0; i++)
-		r = httpd_add_route(h, &routes[i]);
+	if (sim) {
+		r = transfer_new(engine, 64 * 1024, blocks, &xfer);
+		if (r >= 0)
+			r = transfer_add_routes(xfer, h);
+	} else {
+		for (size_t i = 0; i < ARRAY_SIZE(routes) && r >= 0; i++)
+			r = httpd_add_route(h, &routes[i]);
+	}
 	if (r >= 0)
 		r = httpd_start(h);
 	if (r < 0)
@@ -464,7 +552,14 @@ int main(int argc, char **argv)
 out:
 	if (r < 0)
 		log_errno(LOG_LVL_ERR, r, "test-server");
+	/* flashd's order: the server, the engine, transfers, the methods, the chip */
 	httpd_free(h);
+	if (engine)
+		engine_stop(engine);
+	transfer_free(xfer);
 	rpc_registry_free(reg);
+	rpc_methods_free(methods_ctx);
+	engine_free(engine);
+	simchip_close(chip);
 	return r < 0 ? 1 : 0;
 }
