@@ -185,6 +185,18 @@ struct job *engine_find_job(struct engine *e, uint64_t id)
 	return job;
 }
 
+int engine_cancel_job(struct engine *e, uint64_t id)
+{
+	struct job *job = engine_find_job(e, id);
+	int r;
+
+	if (!job)
+		return -ENOENT;
+	r = job_cancel(job);
+	job_unref(job);
+	return r;
+}
+
 void engine_list_jobs(struct engine *e, int (*cb)(struct job *job, void *ctx), void *ctx)
 {
 	struct job *list[FAKE_HISTORY];
