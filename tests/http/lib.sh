@@ -10,9 +10,12 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 export no_proxy='*'
 
 # ---- TAP ----
+# (failed is the caller's exit status)
+# shellcheck disable=SC2034
 n=0
 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
+# shellcheck disable=SC2034
 not_ok() {
 	n=$((n + 1))
 	failed=1
@@ -61,7 +64,6 @@ start() {
 		sleep 0.025
 	done
 	U=http://127.0.0.1:$PORT
-	CUR=$name
 	if [ -z "$PORT" ]; then
 		not_ok "flashd $name ($profile) started" "$(cat "$T/$name/log")"
 		return 1
@@ -69,13 +71,13 @@ start() {
 	return 0
 }
 
-# stop NAME PID: SIGTERM, then one TAP line for a clean exit without sanitizer reports.
+# stop NAME PID [LABEL]: SIGTERM, then one TAP line for a clean exit without sanitizer reports.
 stop() {
 	local name=$1 pid=$2 rc
 	kill -TERM "$pid" 2>/dev/null
 	wait "$pid"
 	rc=$?
-	check "flashd $name exits 0 on SIGTERM, no sanitizer or leak report" "rc=0" \
+	check "flashd $name${3:+ $3} exits 0 on SIGTERM, no sanitizer or leak report" "rc=0" \
 		"rc=$rc$(grep -E -A12 'Sanitizer|runtime error' "$T/$name/log" | head -n 40)"
 }
 
@@ -100,8 +102,8 @@ jr() { local f=$1; shift; call "$@" | jq -r "$f" 2>&1; }
 job_end() { jcall '.result.job.state' job.get "{\"id\":$1,\"wait\":10000}" | tr -d '"'; }
 # wait_state ID STATE [TRIES]: poll (20 ms) until job ID is in STATE; 0 when it got there
 wait_state() {
-	local i
-	for i in $(seq "${3:-250}"); do
+	local _
+	for _ in $(seq "${3:-250}"); do
 		[ "$(jcall '.result.job.state' job.get "{\"id\":$1}")" == "\"$2\"" ] && return 0
 		sleep 0.02
 	done
@@ -109,8 +111,8 @@ wait_state() {
 }
 # wait_idle: until no job is queued or running (10 s at most)
 wait_idle() {
-	local i
-	for i in $(seq 500); do
+	local _
+	for _ in $(seq 500); do
 		[ "$(jcall '[.result.jobs[] | select(.state == "queued" or .state == "running")] | length' job.list)" == 0 ] && return 0
 		sleep 0.02
 	done
