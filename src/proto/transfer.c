@@ -395,11 +395,13 @@ static void upload_close(struct httpd_req *req, void *userdata)
 		log_warn("upload: job %" PRIu64 ": client gone after %" PRIu64 " of %" PRIu64
 			 " bytes",
 			 job_get_id(x->job), x->bytes, x->expected);
+		/* what did arrive goes to the job too, so its error says how much came; the
+		 * image is short of its Content-Length, so the job writes none of it */
 		if (x->blk) {
-			blockq_release(x->q, x->blk);
+			(void)blockq_push(x->q, x->blk, x->off);
 			x->blk = NULL;
 		}
-		blockq_abort(x->q, -EPIPE);
+		blockq_close(x->q);
 	}
 	httpd_req_set_data(req, NULL);
 	xfer_unref(x);
