@@ -77,6 +77,9 @@ struct flashd_config {
 	unsigned max_connections;
 	unsigned timeout_s;
 	size_t max_body;
+	char *allowed_hosts;	    /* extra Host names, space/comma separated, or NULL */
+	uint64_t download_min_rate; /* bytes/s a download must take while it holds the chip */
+	unsigned download_window_s; /* measured over this many seconds */
 	/* [storage] */
 	char *state_dir;
 	unsigned backup_count;

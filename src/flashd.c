@@ -323,6 +323,10 @@ static int start(struct daemon *d)
 	hc.tls_cert_file = c->tls_cert;
 	hc.tls_key_file = c->tls_key;
 	hc.max_connections = c->max_connections;
+	hc.allowed_hosts = c->allowed_hosts;
+	hc.stream.download_min_rate = c->download_min_rate ? c->download_min_rate
+							   : HTTPD_NO_MIN_RATE;
+	hc.stream.download_window_s = c->download_window_s;
 	hc.timeout_s = c->timeout_s;
 	hc.rpc = d->rpc;
 	hc.rpc_ctx = d->rpc_ctx;

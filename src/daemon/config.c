@@ -52,6 +52,7 @@ struct key {
 };
 
 #define O(f) offsetof(struct flashd_config, f)
+#define GIB_MAX ((uint64_t)1 << 30) /* no sane minimum rate is above 1 GiB/s */
 
 static const struct key keys[] = {
 	{"backend", "type", K_BACKEND, O(backend), 0, 0},
@@ -86,6 +87,9 @@ static const struct key keys[] = {
 	{"http", "max-connections", K_UINT, O(max_connections), 1, 4096},
 	{"http", "timeout", K_UINT, O(timeout_s), 1, 3600},
 	{"http", "max-body", K_SIZE, O(max_body), 1024, MIB(64)},
+	{"http", "allowed-hosts", K_STR, O(allowed_hosts), 0, 0},
+	{"http", "download-min-rate", K_U64SZ, O(download_min_rate), 0, GIB_MAX},
+	{"http", "download-window", K_UINT, O(download_window_s), 1, 3600},
 	{"storage", "state-dir", K_STR, O(state_dir), 0, 0},
 	{"storage", "backup-count", K_UINT, O(backup_count), 0, 100000},
 	{"storage", "backup-bytes", K_U64SZ, O(backup_bytes), 0, UINT64_MAX},
@@ -148,6 +152,8 @@ void config_init(struct flashd_config *c)
 	c->max_connections = 64;
 	c->timeout_s = 30;
 	c->max_body = MIB(2);
+	c->download_min_rate = KIB(128);
+	c->download_window_s = 10;
 	c->state_dir = strdup("/var/lib/flashd");
 	c->backup_count = 20;
 	c->backup_bytes = (uint64_t)MIB(1024);
@@ -176,6 +182,7 @@ void config_free(struct flashd_config *c)
 	free(c->tls_key);
 	free(c->token_file);
 	free(c->www_dir);
+	free(c->allowed_hosts);
 	free(c->state_dir);
 	memset(c, 0, sizeof(*c));
 }

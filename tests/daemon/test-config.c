@@ -151,6 +151,9 @@ static const char *config_diff(const struct flashd_config *a, const struct flash
 	NUM(max_connections);
 	NUM(timeout_s);
 	NUM(max_body);
+	STR(allowed_hosts);
+	NUM(download_min_rate);
+	NUM(download_window_s);
 	STR(state_dir);
 	NUM(backup_count);
 	NUM(backup_bytes);
@@ -286,6 +289,9 @@ static void init_sets_every_default(void **state)
 	assert_int_equal(c.max_connections, 64);
 	assert_int_equal(c.timeout_s, 30);
 	assert_int_equal(c.max_body, 2 * 1024 * 1024);
+	assert_null(c.allowed_hosts);
+	assert_int_equal(c.download_min_rate, 128 * 1024);
+	assert_int_equal(c.download_window_s, 10);
 	assert_string_equal(c.state_dir, "/var/lib/flashd");
 	assert_int_equal(c.backup_count, 20);
 	assert_int_equal(c.backup_bytes, 1024ull * 1024 * 1024);
@@ -365,6 +371,9 @@ static const char full_file[] = "# every key, none at its default\n"
 				"max-connections = 128\n"
 				"timeout = 90\n"
 				"max-body = 4M\n"
+				"allowed-hosts = flash.lab, pi.example\n"
+				"download-min-rate = 1M\n"
+				"download-window = 20\n"
 				"[storage]\n"
 				"state-dir = /srv/flashd\n"
 				"backup-count = 7\n"
@@ -423,6 +432,9 @@ static void file_with_every_key_sets_every_field(void **state)
 	assert_int_equal(c.max_connections, 128);
 	assert_int_equal(c.timeout_s, 90);
 	assert_int_equal(c.max_body, 4 * 1024 * 1024);
+	assert_string_equal(c.allowed_hosts, "flash.lab, pi.example");
+	assert_int_equal(c.download_min_rate, 1024 * 1024);
+	assert_int_equal(c.download_window_s, 20);
 	assert_string_equal(c.state_dir, "/srv/flashd");
 	assert_int_equal(c.backup_count, 7);
 	assert_int_equal(c.backup_bytes, 2048ull * 1024 * 1024);

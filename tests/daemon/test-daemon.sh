@@ -253,6 +253,18 @@ check "the next job reads the chip normally" "$(dd if="$T/c.img" bs=1 skip=65536
 kill -TERM "$C"; wait "$C"; rc=$?
 check "and it still exits 0 on SIGTERM" "0" "$rc"
 
+# ---- [http] allowed-hosts: names the daemon answers to besides its own ----
+P=$(free_port)
+printf '[http]\nlisten = 127.0.0.1:%s\nallowed-hosts = flash.lab, pi.example\n' "$P" >"$T/h.conf"
+"$FLASHD" --config "$T/h.conf" --sim W25Q128JV --sim-image "$T/a.img" --sim-time-scale 0 \
+	--state-dir "$T/state-h" --www-dir "$T" 2>"$T/h.log" &
+H=$!
+PIDS+=($H)
+wait_for "$T/h.log" 'listening on' || true
+check "a Host listed in allowed-hosts is served, another is refused (421)" "200 200 421" \
+	"$(for h in flash.lab "pi.example:$P" evil.example; do curl -s -o /dev/null -w '%{http_code} ' -H "Host: $h" "http://127.0.0.1:$P/"; done | sed 's/ $//')"
+kill -TERM "$H"; wait "$H"
+
 # ---- simulator options: busy mode, a chip swapped after a write, counters at shutdown ----
 P=$(free_port)
 "$FLASHD" --sim W25Q128JV --sim-image "$T/d.img" --sim-time-scale 0 --sim-busy random \
