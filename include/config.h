@@ -68,7 +68,7 @@ struct flashd_config {
 	uint32_t chip_size, chip_page_size, chip_erase_size;
 	uint8_t chip_erase_opcode;
 	/* [http] */
-	char *listen[CONFIG_MAX_LISTEN];
+	char *listen[CONFIG_MAX_LISTEN + 1]; /* NULL after the last (daemon.info reads it so) */
 	size_t n_listen;
 	char *tls_cert, *tls_key;
 	char *token_file;

@@ -291,6 +291,7 @@ void job_set_result_len(struct job *job, size_t n);
  * Record the error that ends the job; the first one wins (it is the cause, later ones are
  * consequences). addr may be JOB_NO_ADDR (or anything above UINT32_MAX). Does not change
  * the state: the worker then calls job_finish(job, JOB_FAILED). code is a negative errno.
+ * Does nothing on a job that already ended (a front end racing the worker's finish).
  */
 void job_fail(struct job *job, int code, const char *op, uint64_t addr, const char *fmt, ...)
 	PRINTF_FMT(5, 6);

@@ -814,7 +814,8 @@ out:
 			blockq_close(run.q);
 	}
 	finish_backup(&run);
-	if (res.sha256[0])
+	/* digests describe the whole image or dump; a job that failed part-way has none */
+	if (r >= 0 && res.sha256[0])
 		job_set_digests(job, res.crc32, res.sha256);
 	if (run.inline_dst)
 		job_set_result_len(job, run.inline_used);

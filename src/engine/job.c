@@ -623,7 +623,9 @@ void job_fail(struct job *job, int code, const char *op, uint64_t addr, const ch
 
 	va_start(ap, fmt);
 	pthread_mutex_lock(&job->lock);
-	set_error_va(job, code, op, addr, fmt, ap);
+	/* a job that already ended keeps the error (or success) it ended with */
+	if (!job_state_is_terminal(job_get_state(job)))
+		set_error_va(job, code, op, addr, fmt, ap);
 	pthread_mutex_unlock(&job->lock);
 	va_end(ap);
 }

@@ -514,6 +514,8 @@ check "truncated upload (raw socket, 1000 of 65536 bytes): failed, nothing chang
 	'["failed",{"addr":"0x040000","detail":"the image ended after 1000 of 65536 bytes; nothing was changed","errno":"EPIPE","op":"write"},{"changed":[],"erased":[],"programmed":[]}]' "$out"
 check_match "truncated upload: an application error code, not -32603 internal error" '^-320[0-9][0-9]$' \
 	"$(jcall '.result.job.error.code' job.get "{\"id\":$jid}")"
+check "truncated upload: no digests of an image that never arrived, no backup of nothing" '{}' \
+	"$(jcall '.result.job.result' job.get "{\"id\":$jid}")"
 chip_is "truncated upload: the chip is untouched"
 random "$T/u16m" $CHIP u16m
 before=$(last_job)
@@ -699,7 +701,7 @@ check "SSE done event: the job record, done" "$(jcall ".result.job | $NORM" job.
 check_match "SSE progress events carry phase, done, total" '^(\{"done":[0-9]+,("eta":[0-9]+,)?"phase":"[a-z]+","rate":[0-9]+,"total":[0-9]+\} ?)+$' \
 	"$(grep -A1 '^event: progress' "$T/ev" | sed -n 's/^data: //p' | paste -sd' ')"
 check_match "erase job phases: backup (reading what it will erase), erasing where anything is not blank, verifying" \
-	'^(none )?(backup ?)+(erasing ?)*(verifying)?$' \
+	'^(none )?(backup ?)*(erasing ?)*(verifying)?$' \
 	"$(grep -A1 '^event: progress' "$T/ev" | sed -n 's/^data: //p' | jq -r .phase | uniq | paste -sd' ')"
 fill "$T/exp" $((14 * MIB)) $MIB 377
 chip_is "SSE-watched erase: the chip as expected"
