@@ -7,8 +7,8 @@
 #   full_rewrite_http  a different 16 MiB image; floor 77.26 s modelled
 #   status_p99         wrk POSTing job.list to /rpc at about 200 requests/s during the full
 #                      rewrite (target: p99 < 10 ms at 200 requests/s). wrk is paced with its Lua
-#                      delay() hook: each of the C connections waits C/rate s minus 1 ms (the
-#                      typical response time) before its next request. Unpaced, wrk would send
+#                      delay() hook: each of the C connections waits C/rate s minus 3 ms (the
+#                      response time under load) before its next request. Unpaced, wrk sends
 #                      20-40k requests/s and measure CPU contention on a 2-core machine instead
 #                      of the latency a status poller sees; the achieved rate is read back from
 #                      wrk and must be within -5 %/+10 % of the target.
@@ -54,8 +54,8 @@ w1=$(python3 -c "print($t1-$t0)")
 floor1=$(python3 -c "print(38.8628*$scale)")
 
 rate=200     # target requests/s
-conns=4      # wrk connections (one thread); each sends one request per conns/rate s
-delay_ms=$(( conns * 1000 / rate - 1 ))
+conns=8      # wrk connections (one thread); each sends one request per conns/rate s
+delay_ms=$(( conns * 1000 / rate - 3 ))  # minus a typical response time under load
 cat > "$tmp/post.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '{"jsonrpc":"2.0","id":1,"method":"job.list"}'
