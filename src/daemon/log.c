@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static _Atomic int current_level = LOG_LVL_INFO;
 static int journal_mode = -1; /* -1: not yet detected */
@@ -130,8 +131,13 @@ static void log_vmsg(enum log_level level, int err, const char *fmt, va_list ap)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		localtime_r(&ts.tv_sec, &tm);
 		strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
-		fprintf(out, "%s.%03ld %-7s %-8s ", stamp, ts.tv_nsec / 1000000,
-			thread_name[0] ? thread_name : "main", log_level_to_string(level));
+		/* threads we did not start (libmicrohttpd's) go by the name their library gave */
+		if (!thread_name[0] &&
+		    (gettid() == getpid() ||
+		     pthread_getname_np(pthread_self(), thread_name, sizeof(thread_name)) != 0))
+			snprintf(thread_name, sizeof(thread_name), "main");
+		fprintf(out, "%s.%03ld %-7s %-8s ", stamp, ts.tv_nsec / 1000000, thread_name,
+			log_level_to_string(level));
 	}
 	vfprintf(out, fmt, ap);
 	if (err)
