@@ -22,12 +22,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
-check() { if [ "$2" == "$3" ]; then ok "$1"; else not_ok "$1" "expected: $2" "got:      $3"; fi; }
-check_match() { if [[ "$3" =~ $2 ]]; then ok "$1"; else not_ok "$1" "expected match: $2" "got: $3"; fi; }
+# shellcheck source=../lib/tap.sh
+. "$(dirname "$0")/../lib/tap.sh"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rpc() { curl -s -X POST -H 'Content-Type: application/json' -d "$2" "http://127.0.0.1:$1/rpc"; }
@@ -178,22 +174,7 @@ line=$(grep -E 'job [0-9]+ interrupted after changing ' "$T/a.log" | tail -n1)
 check_match "the interrupted job is logged with the ranges it changed and its backup" \
 	'notice +job [0-9]+ interrupted after changing 0x[0-9a-f]{6}\+[0-9]+.*; previous contents in backup [0-9TZ]+-job[0-9]+$' "$line"
 ranges=$(sed -n 's/.* interrupted after changing \(.*\); previous contents.*/\1/p' <<<"$line")
-verdict=$(RANGES="$ranges" AFTER="$T/a.img" NEW="$T/new.img" python3 - 2>&1 <<'EOF'
-import os
-after = open(os.environ["AFTER"], "rb").read()
-new = open(os.environ["NEW"], "rb").read()
-changed = bytearray(len(after))
-total = 0
-for r in os.environ["RANGES"].split(","):
-    addr, length = r.strip().split("+")
-    a, l = int(addr, 16), int(length)
-    changed[a:a + l] = b"\x01" * l
-    total += l
-bad = [i for i in range(0, len(after), 256)
-       if after[i:i + 256] != (new[i:i + 256] if changed[i] else b"\xff" * 256)]
-print("pages-ok" if not bad and 0 < total < len(after) else "bad %d pages, first 0x%x, %d bytes changed" % (len(bad), bad[0] if bad else 0, total))
-EOF
-)
+verdict=$(python3 "$(dirname "$0")/../lib/interrupted-image.py" "$ranges" "$T/a.img" "$T/new.img" 2>&1)
 check "the image holds the new data exactly in the logged ranges, erased elsewhere" "pages-ok" "$verdict"
 
 # ---- journal mode: "<N>" priority prefixes when stderr is the journal's stream ----

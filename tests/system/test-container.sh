@@ -18,12 +18,12 @@ SUITE=bookworm
 # what the installed flashd links against, plus what the checks run inside the container
 PKGS=systemd,systemd-sysv,dbus,libmicrohttpd12,libjansson4,libgpiod2,libsystemd0,libinih1,zlib1g,libnettle8,libgnutls30,curl,procps,jq
 
-skip() { echo "1..0 # SKIP $*"; exit 77; }
-[ "$(id -u)" -eq 0 ] || skip "needs root (systemd-nspawn); run as root or in CI"
-command -v systemd-nspawn >/dev/null || skip "systemd-nspawn not installed (apt install systemd-container)"
-command -v debootstrap >/dev/null || skip "debootstrap not installed"
-command -v nsenter >/dev/null || skip "nsenter not installed (util-linux)"
-[ -d /sys/fs/cgroup ] || skip "no cgroup file system to give the container"
+skip_all() { echo "1..0 # SKIP $*"; exit 77; }
+[ "$(id -u)" -eq 0 ] || skip_all "needs root (systemd-nspawn); run as root or in CI"
+command -v systemd-nspawn >/dev/null || skip_all "systemd-nspawn not installed (apt install systemd-container)"
+command -v debootstrap >/dev/null || skip_all "debootstrap not installed"
+command -v nsenter >/dev/null || skip_all "nsenter not installed (util-linux)"
+[ -d /sys/fs/cgroup ] || skip_all "no cgroup file system to give the container"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/flashd-systest.XXXXXX")
 ROOT=$T/root
@@ -39,12 +39,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
-check() { if [ "$2" == "$3" ]; then ok "$1"; else not_ok "$1" "expected: $2" "got:      $3"; fi; }
-check_match() { if [[ "$3" =~ $2 ]]; then ok "$1"; else not_ok "$1" "expected match: $2" "got: $3"; fi; }
+# shellcheck source=../lib/tap.sh
+. "$(dirname "$0")/../lib/tap.sh"
 bail() { echo "Bail out! $*"; exit 1; }
 
 # ---- the root file system (cached) ----
@@ -197,22 +193,7 @@ check_match "STOPPING and the shutdown are logged" 'stopping \(the running job s
 ranges=$(sed -n 's/^job [0-9]* interrupted after changing \(.*\)$/\1/p' <<<"$line" | sed 's/;.*//')
 cx sh -c 'cat /var/lib/flashd/flash.img' >"$T/after.img"
 cx sh -c 'cat /tmp/new.img' >"$T/new.img"
-verdict=$(RANGES="$ranges" AFTER="$T/after.img" NEW="$T/new.img" python3 - 2>&1 <<'EOF'
-import os
-after = open(os.environ["AFTER"], "rb").read()
-new = open(os.environ["NEW"], "rb").read()
-changed = bytearray(len(after))
-total = 0
-for r in os.environ["RANGES"].split(","):
-    addr, length = r.strip().split("+")
-    a, l = int(addr, 16), int(length)
-    changed[a:a + l] = b"\x01" * l
-    total += l
-bad = [i for i in range(0, len(after), 256)
-       if after[i:i + 256] != (new[i:i + 256] if changed[i] else b"\xff" * 256)]
-print("pages-ok" if not bad and 0 < total < len(after) else "bad %d pages, first 0x%x, %d bytes changed" % (len(bad), bad[0] if bad else 0, total))
-EOF
-)
+verdict=$(python3 "$(dirname "$0")/../lib/interrupted-image.py" "$ranges" "$T/after.img" "$T/new.img" 2>&1)
 check "the chip holds the new data exactly in the ranges reported, erased elsewhere" "pages-ok" "$verdict"
 
 echo "1..$n"
