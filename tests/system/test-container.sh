@@ -89,25 +89,22 @@ write_conf
 systemd-nspawn -D "$ROOT" -b -M "flashd-systest-$$" --register=no --keep-unit \
 	--private-network --console=pipe >"$T/console.log" 2>&1 </dev/null &
 NSPAWN_PID=$!
+# The container's PID 1 as the host sees it: the child of systemd-nspawn that runs systemd. Not
+# just any child: nspawn first forks a short-lived helper, and a PID taken from it is gone by
+# the time nsenter uses it.
 CPID=
-for _ in $(seq 200); do
-	CPID=$(pgrep -P "$NSPAWN_PID" | head -n1)
-	[ -n "$CPID" ] && break
-	kill -0 "$NSPAWN_PID" 2>/dev/null || break
-	sleep 0.05
-done
-[ -n "$CPID" ] || { sed 's/^/# /' "$T/console.log"; bail "the container did not start"; }
+container_init() { CPID=$(pgrep -P "$NSPAWN_PID" -x systemd | head -n1); [ -n "$CPID" ]; }
 # run a command inside the container
 cx() { nsenter -t "$CPID" -m -u -i -n -p -- "$@"; }
 state=
 for _ in $(seq 1200); do # two minutes: a loaded machine boots slowly
-	state=$(cx systemctl is-system-running 2>/dev/null)
+	container_init && state=$(cx systemctl is-system-running 2>/dev/null)
 	case $state in running|degraded) break ;; esac
 	kill -0 "$NSPAWN_PID" 2>/dev/null || break
 	sleep 0.1
 done
 if [[ ! "$state" =~ ^(running|degraded)$ ]]; then
-	echo "# state: '$state'; console:"
+	echo "# state: '$state', container init: '${CPID:-none}'; console:"
 	sed 's/^/# /' "$T/console.log" | tail -n 30
 	cx journalctl -b --no-pager 2>/dev/null | tail -n 30 | sed 's/^/# /'
 	bail "the container did not boot"
