@@ -1054,6 +1054,26 @@ uint64_t backup_bytes(const struct backup *b)
 {
 	return b->data_bytes + b->blank_len;
 }
+/*
+ * A record could not be written whole: cut the file back to its last whole record, undo the
+ * range bookkeeping of the n lost bytes, and remember the error (later adds report it).
+ */
+static int record_lost(struct backup *b, uint32_t n, int r)
+{
+	if (ftruncate(b->fd, (off_t)b->good_off) == 0)
+		(void)lseek(b->fd, (off_t)b->good_off, SEEK_SET);
+	if (b->n_ranges > 0) {
+		struct backup_range *last = &b->ranges[b->n_ranges - 1];
+
+		if (last->len > n)
+			last->len -= n;
+		else
+			b->n_ranges--;
+	}
+	b->err = r;
+	return r;
+}
+
 
 /* Write the pending blank run as blank records (whole records only, like backup_add). */
 static int flush_blank(struct backup *b)
@@ -1068,18 +1088,8 @@ static int flush_blank(struct backup *b)
 			return r;
 		encode_blank_header(rh, b->blank_addr, n);
 		r = write_all(b->fd, rh, sizeof(rh));
-		if (r < 0) {
-			struct backup_range *last = &b->ranges[b->n_ranges - 1];
-
-			if (ftruncate(b->fd, (off_t)b->good_off) == 0)
-				(void)lseek(b->fd, (off_t)b->good_off, SEEK_SET);
-			if (last->len > n)
-				last->len -= n;
-			else
-				b->n_ranges--;
-			b->err = r;
-			return r;
-		}
+		if (r < 0)
+			return record_lost(b, n, r);
 		digest_update(&b->file_digest, rh, sizeof(rh));
 		digest_ff(&b->data_digest, n);
 		b->data_bytes += n;
@@ -1132,22 +1142,8 @@ int backup_add(struct backup *b, uint32_t addr, const void *data, size_t len)
 		r = write_all(b->fd, rh, sizeof(rh));
 		if (r == 0)
 			r = write_all(b->fd, p, n);
-		if (r < 0) {
-			/* Keep the file whole-records-only; later adds report the error. */
-			if (ftruncate(b->fd, (off_t)b->good_off) == 0)
-				(void)lseek(b->fd, (off_t)b->good_off, SEEK_SET);
-			if (b->n_ranges > 0) {
-				/* undo the range bookkeeping of the lost record */
-				struct backup_range *last = &b->ranges[b->n_ranges - 1];
-
-				if (last->len > n)
-					last->len -= n;
-				else
-					b->n_ranges--;
-			}
-			b->err = r;
-			return r;
-		}
+		if (r < 0)
+			return record_lost(b, n, r);
 		digest_update(&b->file_digest, rh, sizeof(rh));
 		digest_update(&b->file_digest, p, n);
 		digest_update(&b->data_digest, p, n);
